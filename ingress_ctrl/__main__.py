@@ -1,0 +1,5 @@
+"""`python -m ingress_ctrl` is the same as the `ingress-ctrl` console script."""
+
+from ingress_ctrl.cli import main
+
+raise SystemExit(main())

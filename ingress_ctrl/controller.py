@@ -1,0 +1,97 @@
+"""The long-running controller: sources, sync loop, nginx supervision and the healthz port.
+
+The same for folder mode and Kubernetes mode: only the sources (and reporters) differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Protocol
+
+from aiohttp import web
+
+from ingress_ctrl.metrics import Metrics
+from ingress_ctrl.nginx import NginxProcess
+from ingress_ctrl.settings import Settings
+from ingress_ctrl.state import Store
+from ingress_ctrl.sync import Reporter, SyncLoop
+from ingress_ctrl.web import make_app
+
+log = logging.getLogger(__name__)
+
+
+class Source(Protocol):
+    ready: asyncio.Event  # set once everything that exists has been listed into the Store
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class Controller:
+    def __init__(self, settings: Settings, store: Store, sources: Sequence[Source], reporters: Sequence[Reporter] = (),
+                 metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.sources = list(sources)
+        self.metrics = metrics or Metrics()
+        self.nginx = NginxProcess(settings.nginx)
+        self.sync = SyncLoop(store, self.nginx, settings, self.metrics, reporters)
+        self.stop_requested = asyncio.Event()
+        self._shutting_down = False
+
+    def is_alive(self) -> bool:
+        return self.nginx.alive or self.nginx.live is None
+
+    def is_ready(self) -> bool:
+        return self.sync.ready.is_set() and self.nginx.alive and not self._shutting_down
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_requested.set)
+        await self.nginx.prepare()
+        runner = web.AppRunner(make_app(self.metrics, self.is_alive, self.is_ready), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, self.settings.healthz_address or None, self.settings.healthz_port).start()
+        source_stop = asyncio.Event()
+        tasks = [asyncio.create_task(source.run(source_stop), name=type(source).__name__) for source in self.sources]
+        tasks.append(asyncio.create_task(self.sync.run([s.ready for s in self.sources]), name="sync"))
+        tasks.append(asyncio.create_task(self._supervise(), name="nginx"))
+        stop = asyncio.create_task(self.stop_requested.wait())
+        done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in done if t is not stop]
+        for task in failed:
+            if not task.cancelled() and task.exception():
+                log.error("%s stopped: %r", task.get_name(), task.exception())
+        code = await self._shutdown(tasks, source_stop, runner)
+        return 1 if failed else code
+
+    async def _supervise(self) -> None:
+        restarts = self.nginx.restarts
+        supervisor = asyncio.create_task(self.nginx.supervise())
+        while not supervisor.done():
+            await asyncio.sleep(0.2)
+            if self.nginx.restarts != restarts:
+                self.metrics.nginx_restarts.inc(self.nginx.restarts - restarts)
+                restarts = self.nginx.restarts
+        await supervisor
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]], source_stop: asyncio.Event, runner: web.AppRunner) -> int:
+        """Not ready at once; keep serving for the grace period; then nginx quits gracefully."""
+        self._shutting_down = True
+        log.info("shutting down: draining for %gs", self.settings.shutdown_grace_period)
+        source_stop.set()
+        await asyncio.sleep(self.settings.shutdown_grace_period)
+        for task in tasks:
+            if task.get_name() != "nginx":
+                task.cancel()
+        await self.nginx.stop(grace=30.0)
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+        return 0

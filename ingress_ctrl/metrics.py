@@ -1,0 +1,36 @@
+"""Prometheus metrics of the sync loop, in a registry of their own (one per controller)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.reloads = Counter("ingress_ctrl_nginx_reloads", "nginx config loads, by result", ["result"], registry=self.registry)
+        self.last_reload_successful = Gauge("ingress_ctrl_config_last_reload_successful", "1 if the last config load succeeded", registry=self.registry)
+        self.last_reload_timestamp = Gauge("ingress_ctrl_config_last_reload_timestamp_seconds", "when the last config load succeeded", registry=self.registry)
+        self.config_hash = Gauge("ingress_ctrl_config_hash", "the live config version as a number", registry=self.registry)
+        self.ingresses = Gauge("ingress_ctrl_ingresses", "Ingresses of our class, by state", ["state"], registry=self.registry)
+        self.nginx_restarts = Counter("ingress_ctrl_nginx_restarts", "times nginx was restarted after dying", registry=self.registry)
+        for result in ("success", "failure"):
+            self.reloads.labels(result=result)
+        for state in ("served", "rejected"):
+            self.ingresses.labels(state=state)
+
+    def reloaded(self, ok: bool, version: str | None) -> None:
+        self.reloads.labels(result="success" if ok else "failure").inc()
+        self.last_reload_successful.set(1 if ok else 0)
+        if ok and version:
+            self.last_reload_timestamp.set(time.time())
+            self.config_hash.set(int(version[:12], 16))
+
+    def counted(self, served: int, rejected: int) -> None:
+        self.ingresses.labels(state="served").set(served)
+        self.ingresses.labels(state="rejected").set(rejected)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

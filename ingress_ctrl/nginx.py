@@ -1,0 +1,226 @@
+"""The one writer of nginx state: write, `nginx -t`, swap, reload, confirm, restart, stop.
+
+nginx runs as our child in its own process group, so a crashed master's orphaned workers can be
+cleared before it is started again. A config is swapped in only after `nginx -t` accepts it,
+and a reload counts only once the new config version answers on the status socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import os
+import signal
+from collections.abc import Iterable
+from pathlib import Path
+
+import aiohttp
+
+from ingress_ctrl.render import CONFIG_VERSION_PATH, STATUS_SOCKET, Rendered
+from ingress_ctrl.settings import NginxSettings
+from ingress_ctrl.translate.model import Certificate
+
+log = logging.getLogger(__name__)
+
+
+class NginxError(Exception):
+    """nginx refused a config, or did not start or reload; the message says what nginx said."""
+
+
+class NginxProcess:
+    def __init__(self, settings: NginxSettings) -> None:
+        self.settings = settings
+        self.state_dir = settings.state_dir
+        self.config_path = self.state_dir / "nginx.conf"
+        self.certs_dir = self.state_dir / "certs"
+        self._process: asyncio.subprocess.Process | None = None
+        self._live: Rendered | None = None
+        self._stopping = False
+        self._restarts = 0
+        self.exited = asyncio.Event()  # set whenever the master is found dead
+
+    @property
+    def live(self) -> Rendered | None:
+        """The config nginx is serving now (confirmed), if any."""
+        return self._live
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    @property
+    def restarts(self) -> int:
+        return self._restarts
+
+    async def prepare(self) -> None:
+        """Create the state directory and the self-signed default certificate."""
+        await asyncio.to_thread(self._prepare_files)
+
+    def _prepare_files(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o711)  # workers may need to reach tmp/; nothing here is listable
+        self.certs_dir.mkdir(exist_ok=True)
+        os.chmod(self.certs_dir, 0o700)
+        (self.state_dir / "tmp").mkdir(exist_ok=True)
+        os.chmod(self.state_dir / "tmp", 0o755)
+        default = self.state_dir / "default.pem"
+        if not default.exists():
+            _write_private(default, self_signed_pem())
+
+    async def apply(self, rendered: Rendered, certificates: Iterable[Certificate]) -> None:
+        """Make `rendered` the live config, or raise NginxError leaving the last good one live."""
+        certificates = tuple(certificates)
+        candidate = self.state_dir / "nginx.conf.new"
+        await asyncio.to_thread(self._write_files, candidate, rendered.text, certificates)
+        await self.test(candidate)
+        previous = self._live
+        await asyncio.to_thread(os.replace, candidate, self.config_path)
+        try:
+            if self.alive:
+                self._signal(signal.SIGHUP)
+            else:
+                await self._start()
+            await self._confirm(rendered.version)
+        except NginxError:
+            if previous is not None:  # never leave a config on disk that nginx would not load
+                await asyncio.to_thread(_write_private, self.config_path, previous.text.encode())
+                if self.alive:
+                    self._signal(signal.SIGHUP)
+            raise
+        self._live = rendered
+        await asyncio.to_thread(self._collect_certificates, {c.id for c in certificates})
+
+    async def test(self, path: Path) -> None:
+        """`nginx -t` on `path`; raises NginxError with nginx's own words."""
+        process = await asyncio.create_subprocess_exec(
+            *self._command("-t", "-q", "-c", str(path)),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await process.communicate()
+        if process.returncode != 0:
+            raise NginxError(_tidy(stderr) or f"nginx -t exited {process.returncode}")
+
+    async def supervise(self) -> None:
+        """Restart nginx whenever it dies, with the last config it accepted."""
+        while True:
+            if self._process is None:
+                await asyncio.sleep(0.05)
+                continue
+            await self._process.wait()
+            self.exited.set()
+            if self._stopping:
+                return
+            log.error("nginx master exited with %s; restarting it", self._process.returncode)
+            self._kill_group(signal.SIGKILL)
+            self._restarts += 1
+            try:
+                await self._start()
+                if self._live:
+                    await self._confirm(self._live.version)
+            except NginxError as error:
+                log.error("nginx restart failed: %s", error)
+                await asyncio.sleep(1)
+
+    async def stop(self, grace: float) -> None:
+        """Graceful quit (in-flight requests finish), then force after `grace` seconds."""
+        self._stopping = True
+        if not self.alive:
+            return
+        self._signal(signal.SIGQUIT)
+        try:
+            await asyncio.wait_for(self._process.wait(), grace)  # type: ignore[union-attr]
+        except asyncio.TimeoutError:
+            self._kill_group(signal.SIGKILL)
+            await self._process.wait()  # type: ignore[union-attr]
+        self._kill_group(signal.SIGKILL)  # workers that outlived their master
+
+    async def live_version(self) -> str | None:
+        """What the running nginx says its config version is (via the status socket)."""
+        connector = aiohttp.UnixConnector(path=str(self.state_dir / STATUS_SOCKET))
+        try:
+            async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=1)) as session:
+                async with session.get(f"http://nginx{CONFIG_VERSION_PATH}") as response:
+                    return (await response.text()).strip() if response.status == 200 else None
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            return None
+
+    def _command(self, *args: str) -> list[str]:
+        return [self.settings.binary, "-p", str(self.state_dir), "-e", "stderr", *args]
+
+    async def _start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            *self._command("-c", str(self.config_path), "-g", "daemon off; master_process on;"),
+            start_new_session=True,
+        )
+        self.exited.clear()
+
+    async def _confirm(self, version: str) -> None:
+        deadline = asyncio.get_running_loop().time() + self.settings.confirm_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if not self.alive:
+                raise NginxError(f"nginx exited with {self._process.returncode if self._process else '?'} while loading the config")
+            if await self.live_version() == version:
+                return
+            await asyncio.sleep(0.02)
+        raise NginxError(f"nginx did not serve config version {version} within {self.settings.confirm_timeout:g}s")
+
+    def _signal(self, sig: int) -> None:
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(sig)
+
+    def _kill_group(self, sig: int) -> None:
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, sig)
+
+    def _write_files(self, candidate: Path, text: str, certificates: tuple[Certificate, ...]) -> None:
+        for certificate in certificates:
+            path = self.certs_dir / f"{certificate.id}.pem"
+            if not path.exists():
+                _write_private(path, certificate.pem)
+        _write_private(candidate, text.encode())
+
+    def _collect_certificates(self, keep: set[str]) -> None:
+        for path in self.certs_dir.glob("*.pem"):
+            if path.stem not in keep:
+                path.unlink(missing_ok=True)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename, mode 0600, so readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+
+
+def _tidy(stderr: bytes) -> str:
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    return "; ".join(line for line in lines if "test failed" not in line)[:2000]
+
+
+def self_signed_pem() -> bytes:
+    """A throwaway certificate and key for hosts without their own, like ingress-nginx's fake one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ingress-ctrl default certificate")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

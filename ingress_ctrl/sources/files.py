@@ -1,0 +1,126 @@
+"""Folder mode: manifests on disk → Store, kept in step with watchfiles.
+
+A file that stops parsing is reported and its last good objects stay in the Store, so a
+half-saved edit never takes routes down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import watchfiles
+import yaml
+
+from ingress_ctrl.state import KINDS, Object, ObjectKey, Store, key_of
+
+log = logging.getLogger(__name__)
+SUFFIXES = (".yaml", ".yml", ".json")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class ManifestError(Exception):
+    """A path that cannot be read or a file that cannot be parsed; the message names it."""
+
+
+def discover(paths: Sequence[Path]) -> list[Path]:
+    """Manifest files under `paths` (files as given, folders recursively), sorted; hidden files skipped."""
+    found: set[Path] = set()
+    for path in paths:
+        if path.is_file():
+            found.add(path)
+        elif path.is_dir():
+            found.update(
+                p for p in path.rglob("*")
+                if p.suffix in SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        else:
+            raise ManifestError(f"{path}: no such file or directory")
+    return sorted(found)
+
+
+def load_file(path: Path) -> list[tuple[ObjectKey, Object]]:
+    """The objects of kinds we know in one file (multi-document YAML, JSON, `kind: List`)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ManifestError(f"{path}: cannot read: {error}") from None
+    try:
+        documents: Iterable[Any] = [json.loads(text)] if path.suffix == ".json" else list(yaml.load_all(text, Loader=_Loader))
+    except (ValueError, yaml.YAMLError) as error:
+        raise ManifestError(f"{path}: cannot parse: {' '.join(str(error).split())}") from None
+    objects = []
+    for index, document in enumerate(_flatten(documents)):
+        if document is None or (isinstance(document, Mapping) and document.get("kind") not in KINDS):
+            continue
+        try:
+            if not isinstance(document, Mapping):
+                raise ValueError("not an object")
+            key = key_of(document)
+        except ValueError as error:
+            raise ManifestError(f"{path}: document {index + 1}: {error}") from None
+        objects.append((key, _with_namespace(document, key)))
+    return objects
+
+
+def load_all(paths: Sequence[Path]) -> list[tuple[ObjectKey, Object]]:
+    """Every object under `paths`; raises ManifestError on the first bad path or file."""
+    return [item for file in discover(paths) for item in load_file(file)]
+
+
+def _flatten(documents: Iterable[Any]) -> Iterable[Any]:
+    for document in documents:
+        if isinstance(document, Mapping) and document.get("kind") == "List" and isinstance(document.get("items"), list):
+            yield from document["items"]
+        else:
+            yield document
+
+
+def _with_namespace(obj: Mapping[str, Any], key: ObjectKey) -> Object:
+    """The object as the API would hold it: namespaced objects carry their namespace."""
+    if not key.namespace or obj["metadata"].get("namespace") == key.namespace:
+        return obj
+    return {**obj, "metadata": {**obj["metadata"], "namespace": key.namespace}}
+
+
+class FolderSource:
+    """Loads the folders into the Store once, then follows every change to their files."""
+
+    def __init__(self, paths: Sequence[Path], store: Store, on_error: Callable[[str], None] | None = None) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.store = store
+        self.on_error = on_error or (lambda message: log.error("%s", message))
+        self.ready = asyncio.Event()
+        self._by_file: dict[Path, list[tuple[ObjectKey, Object]]] = {}
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        self.store.replace(await asyncio.to_thread(self._rescan, None))
+        self.ready.set()
+        async for changes in watchfiles.awatch(*self.paths, stop_event=stop, debounce=50, step=20, recursive=True):
+            objects = await asyncio.to_thread(self._rescan, {Path(path) for _, path in changes})
+            if objects is not None:
+                self.store.replace(objects)
+
+    def _rescan(self, changed: set[Path] | None) -> list[tuple[ObjectKey, Object]] | None:
+        """Re-read new and changed files, forget removed ones; the union of all files' objects."""
+        try:
+            files = discover(self.paths)
+        except ManifestError as error:
+            self.on_error(str(error))
+            return None
+        fresh: dict[Path, list[tuple[ObjectKey, Object]]] = {}
+        for file in files:
+            if changed is not None and file in self._by_file and file not in changed:
+                fresh[file] = self._by_file[file]
+                continue
+            try:
+                fresh[file] = load_file(file)
+            except ManifestError as error:
+                self.on_error(f"{error}; keeping its last good objects")
+                fresh[file] = self._by_file.get(file, [])
+        self._by_file = fresh
+        return [item for file in files for item in fresh[file]]

@@ -1,0 +1,114 @@
+"""The in-memory objects, by kind, that every source writes and the sync loop reads.
+
+Sources (Kopf, folder) only ever `put`, `delete` or `replace` objects; the sync loop takes
+immutable snapshots. Nothing else is shared between them, so the data path is the same
+whichever source runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+KINDS: tuple[str, ...] = ("Ingress", "IngressClass", "Service", "Endpoints", "EndpointSlice", "Secret")
+CLUSTER_SCOPED: frozenset[str] = frozenset({"IngressClass"})
+
+Object = Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class ObjectKey:
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+def key_of(obj: Object, default_namespace: str = "default") -> ObjectKey:
+    """The identity of a manifest; a missing namespace means `default_namespace` (as kubectl does)."""
+    kind = obj.get("kind")
+    meta = obj.get("metadata")
+    if not isinstance(kind, str) or not isinstance(meta, Mapping) or not isinstance(meta.get("name"), str):
+        raise ValueError("object needs a kind and metadata.name")
+    namespace = "" if kind in CLUSTER_SCOPED else meta.get("namespace") or default_namespace
+    if not isinstance(namespace, str):
+        raise ValueError("metadata.namespace must be a string")
+    return ObjectKey(kind, namespace, meta["name"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """An immutable view of all objects at one moment: `by_kind[kind][(namespace, name)]`."""
+
+    by_kind: Mapping[str, Mapping[tuple[str, str], Object]]
+    version: int = 0
+
+    def of(self, kind: str) -> Mapping[tuple[str, str], Object]:
+        return self.by_kind.get(kind, MappingProxyType({}))
+
+    def get(self, kind: str, namespace: str, name: str) -> Object | None:
+        return self.of(kind).get((namespace, name))
+
+
+class Store:
+    """Objects by key, with a change counter and an event that wakes the sync loop."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, dict[tuple[str, str], Object]] = {kind: {} for kind in KINDS}
+        self._version = 0
+        self._changed = asyncio.Event()
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def put(self, obj: Object, default_namespace: str = "default") -> bool:
+        """Add or replace one object; returns whether anything changed. Unknown kinds are ignored."""
+        key = key_of(obj, default_namespace)
+        bucket = self._objects.get(key.kind)
+        if bucket is None or bucket.get((key.namespace, key.name)) == obj:
+            return False
+        bucket[(key.namespace, key.name)] = obj
+        self._touch()
+        return True
+
+    def delete(self, key: ObjectKey) -> bool:
+        bucket = self._objects.get(key.kind)
+        if bucket is None or bucket.pop((key.namespace, key.name), None) is None:
+            return False
+        self._touch()
+        return True
+
+    def replace(self, objects: Iterable[tuple[ObjectKey, Object]], kinds: Iterable[str] = KINDS) -> bool:
+        """Make the given kinds hold exactly `objects` (a full re-list); returns whether anything changed."""
+        fresh: dict[str, dict[tuple[str, str], Object]] = {kind: {} for kind in kinds}
+        for key, obj in objects:
+            if key.kind in fresh:
+                fresh[key.kind][(key.namespace, key.name)] = obj
+        changed = any(self._objects.get(kind) != bucket for kind, bucket in fresh.items())
+        if changed:
+            self._objects.update(fresh)
+            self._touch()
+        return changed
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            MappingProxyType({kind: MappingProxyType(dict(bucket)) for kind, bucket in self._objects.items()}),
+            self._version,
+        )
+
+    async def wait_changed(self, since: int) -> int:
+        """Wait until the version moves past `since`; return the new version."""
+        while self._version == since:
+            self._changed.clear()
+            await self._changed.wait()
+        return self._version
+
+    def _touch(self) -> None:
+        self._version += 1
+        self._changed.set()

@@ -1,0 +1,173 @@
+"""Service port → ready endpoints → a shared upstream; ExternalName → a DNS name.
+
+Upstreams are keyed by Service port, not by Ingress, so any number of Ingresses routing to one
+Service port share one `upstream{}` block (nginx's config load time grows with their square).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from ingress_ctrl.state import ObjectKey, Snapshot
+from ingress_ctrl.translate import grammar
+from ingress_ctrl.translate.grammar import Invalid
+from ingress_ctrl.translate.model import UNAVAILABLE, Backend, Endpoint, Problem, Upstream
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceBackend:
+    """A validated `backend.service` of an Ingress: a Service and a port by number or name."""
+
+    namespace: str
+    name: str
+    port: int | str
+
+    @classmethod
+    def parse(cls, namespace: str, spec: Any, field: str) -> ServiceBackend:
+        spec = grammar.mapping(spec, field)
+        if "resource" in spec:
+            raise Invalid(f"{field}.resource", "resource backends are not supported; use a Service")
+        service = grammar.mapping(spec.get("service"), f"{field}.service")
+        name = grammar.service_name(service.get("name"), f"{field}.service.name")
+        port_spec = grammar.mapping(service.get("port"), f"{field}.service.port")
+        if port_spec.get("number") is not None:
+            port: int | str = grammar.port_number(port_spec["number"], f"{field}.service.port.number")
+        elif port_spec.get("name") is not None:
+            port = grammar.port_name(port_spec["name"], f"{field}.service.port.name")
+        else:
+            raise Invalid(f"{field}.service.port", "needs a number or a name")
+        return cls(namespace, name, port)
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}:{self.port}"
+
+
+class BackendResolver:
+    """Resolves ServiceBackends against one snapshot, collecting the upstreams in use."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._slices: dict[tuple[str, str], list[tuple[ObjectKey, Mapping[str, Any]]]] = defaultdict(list)
+        for (namespace, name), obj in snapshot.of("EndpointSlice").items():
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            service = labels.get(SERVICE_NAME_LABEL) if isinstance(labels, Mapping) else None
+            if isinstance(service, str):
+                self._slices[(namespace, service)].append((ObjectKey("EndpointSlice", namespace, name), obj))
+        self._cache: dict[ServiceBackend, tuple[Backend, str | None]] = {}
+        self.upstreams: dict[str, Upstream] = {}
+        self.problems: set[Problem] = set()  # about Services and endpoint objects, not Ingresses
+
+    def resolve(self, ref: ServiceBackend) -> tuple[Backend, str | None]:
+        """The Backend for `ref`, and why it answers 503 when it does."""
+        if ref not in self._cache:
+            self._cache[ref] = self._resolve(ref)
+        return self._cache[ref]
+
+    def _resolve(self, ref: ServiceBackend) -> tuple[Backend, str | None]:
+        service = self._snapshot.get("Service", ref.namespace, ref.name)
+        if service is None:
+            return UNAVAILABLE, f"Service {ref.namespace}/{ref.name} not found"
+        key = ObjectKey("Service", ref.namespace, ref.name)
+        try:
+            spec = grammar.mapping(service.get("spec"), "spec", optional=True)
+            if spec.get("type") == "ExternalName":
+                return self._external(spec, ref), None
+            port = self._service_port(spec, ref)
+        except Invalid as error:
+            self.problems.add(Problem(key, error.field, error.reason))
+            return UNAVAILABLE, f"Service {ref.namespace}/{ref.name}: {error.field}: {error.reason}"
+        if port is None:
+            return UNAVAILABLE, f"Service {ref.namespace}/{ref.name} has no port {ref.port}"
+        number, port_name = port
+        endpoints = self._endpoints(ref, port_name)
+        if not endpoints:
+            return UNAVAILABLE, f"Service {ref.namespace}/{ref.name} port {ref.port} has no ready endpoints"
+        name = f"{ref.namespace}_{ref.name}_{number}"
+        self.upstreams[name] = Upstream(name, tuple(sorted(endpoints)))
+        return Backend(upstream=name), None
+
+    @staticmethod
+    def _service_port(spec: Mapping[str, Any], ref: ServiceBackend) -> tuple[int, str] | None:
+        for index, port in enumerate(grammar.sequence(spec.get("ports"), "spec.ports")):
+            field = f"spec.ports[{index}]"
+            port = grammar.mapping(port, field)
+            number = grammar.port_number(port.get("port"), f"{field}.port")
+            name = grammar.port_name(port["name"], f"{field}.name") if port.get("name") else ""
+            if ref.port in (number, name):
+                return number, name
+        return None
+
+    @staticmethod
+    def _external(spec: Mapping[str, Any], ref: ServiceBackend) -> Backend:
+        host = grammar.dns_subdomain(spec.get("externalName"), "spec.externalName")
+        number = ref.port if isinstance(ref.port, int) else None
+        for index, port in enumerate(grammar.sequence(spec.get("ports"), "spec.ports")):
+            port = grammar.mapping(port, f"spec.ports[{index}]")
+            if port.get("name") == ref.port:
+                number = grammar.port_number(port.get("port"), f"spec.ports[{index}].port")
+        if number is None:
+            raise Invalid("spec.ports", f"no port named {ref.port!r}")
+        return Backend(external_host=host, external_port=number)
+
+    def _endpoints(self, ref: ServiceBackend, port_name: str) -> set[Endpoint]:
+        slices = self._slices.get((ref.namespace, ref.name))
+        if slices:
+            found: set[Endpoint] = set()
+            for key, obj in slices:
+                found |= self._guarded(key, lambda obj=obj: _slice_endpoints(obj, port_name))
+            return found
+        endpoints = self._snapshot.get("Endpoints", ref.namespace, ref.name)
+        if endpoints is None:
+            return set()
+        key = ObjectKey("Endpoints", ref.namespace, ref.name)
+        return self._guarded(key, lambda: _v1_endpoints(endpoints, port_name))
+
+    def _guarded(self, key: ObjectKey, read: Any) -> set[Endpoint]:
+        try:
+            return read()
+        except Invalid as error:
+            self.problems.add(Problem(key, error.field, error.reason, rejected=True))
+            return set()
+
+
+def _slice_endpoints(obj: Mapping[str, Any], port_name: str) -> set[Endpoint]:
+    if obj.get("addressType", "IPv4") not in ("IPv4", "IPv6"):
+        return set()  # FQDN slices are not routable by address
+    port = None
+    for index, candidate in enumerate(grammar.sequence(obj.get("ports"), "ports")):
+        candidate = grammar.mapping(candidate, f"ports[{index}]")
+        if (candidate.get("name") or "") == port_name and candidate.get("port") is not None:
+            port = grammar.port_number(candidate["port"], f"ports[{index}].port")
+    if port is None:
+        return set()
+    found = set()
+    for index, endpoint in enumerate(grammar.sequence(obj.get("endpoints"), "endpoints")):
+        field = f"endpoints[{index}]"
+        endpoint = grammar.mapping(endpoint, field)
+        conditions = grammar.mapping(endpoint.get("conditions"), f"{field}.conditions", optional=True)
+        if conditions.get("ready") is False:
+            continue
+        for a, address in enumerate(grammar.sequence(endpoint.get("addresses"), f"{field}.addresses")):
+            found.add(Endpoint(grammar.ip_address(address, f"{field}.addresses[{a}]"), port))
+    return found
+
+
+def _v1_endpoints(obj: Mapping[str, Any], port_name: str) -> set[Endpoint]:
+    found = set()
+    for s, subset in enumerate(grammar.sequence(obj.get("subsets"), "subsets")):
+        field = f"subsets[{s}]"
+        subset = grammar.mapping(subset, field)
+        ports = []
+        for i, port in enumerate(grammar.sequence(subset.get("ports"), f"{field}.ports")):
+            port = grammar.mapping(port, f"{field}.ports[{i}]")
+            if (port.get("name") or "") == port_name:
+                ports.append(grammar.port_number(port.get("port"), f"{field}.ports[{i}].port"))
+        for a, address in enumerate(grammar.sequence(subset.get("addresses"), f"{field}.addresses")):
+            ip = grammar.ip_address(grammar.mapping(address, f"{field}.addresses[{a}]").get("ip"), f"{field}.addresses[{a}].ip")
+            found.update(Endpoint(ip, port) for port in ports)
+    return found

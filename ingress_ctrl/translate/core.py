@@ -1,0 +1,228 @@
+"""Objects → Config: class selection, merging of hosts and paths, conflicts, TLS, fallbacks.
+
+Pure and deterministic: the same snapshot, settings and `now` give an equal Translation, and
+everything is sorted, so every replica renders a byte-identical nginx.conf.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from ingress_ctrl.settings import ObjectRef, TranslateSettings
+from ingress_ctrl.state import ObjectKey, Snapshot
+from ingress_ctrl.translate.backends import BackendResolver, ServiceBackend
+from ingress_ctrl.translate.classes import ClassMatcher
+from ingress_ctrl.translate.grammar import Invalid
+from ingress_ctrl.translate.model import (
+    NOT_FOUND,
+    UNAVAILABLE,
+    Backend,
+    Certificate,
+    Config,
+    Location,
+    LocationOptions,
+    Problem,
+    Server,
+    ServerName,
+    Translation,
+)
+from ingress_ctrl.translate.routes import ParsedIngress, Route, parse_ingress, prefix_matches
+from ingress_ctrl.translate.tls import certificate_from_secret
+
+Host = str | None  # None: rules without a host, served by the default server
+Claim = tuple[Route, ParsedIngress]
+
+
+def translate(snapshot: Snapshot, settings: TranslateSettings, now: datetime.datetime) -> Translation:
+    return _Translator(snapshot, settings, now).run()
+
+
+class _Translator:
+    def __init__(self, snapshot: Snapshot, settings: TranslateSettings, now: datetime.datetime) -> None:
+        self.snapshot = snapshot
+        self.settings = settings
+        self.now = now
+        self.resolver = BackendResolver(snapshot)
+        self.problems: list[Problem] = []
+
+    def run(self) -> Translation:
+        ingresses, rejected = self._parse_ours()
+        routes: dict[Host, dict[tuple[str, str], Claim]] = {}
+        fallbacks: dict[Host, ParsedIngress] = {}
+        tls: dict[str, tuple[str | None, ParsedIngress, str]] = {}
+        for ingress in ingresses:  # oldest first: first claim wins
+            self._claim_routes(ingress, routes)
+            self._claim_fallbacks(ingress, routes, fallbacks)
+            self._claim_tls(ingress, tls)
+
+        global_default = self._global_default()
+        servers = []
+        for host in sorted(h for h in routes if h is not None):
+            fallback = self._fallback_backend(fallbacks.get(host), global_default)
+            certificate = self._certificate(host, tls)
+            servers.append(Server(ServerName(host), self._locations(routes[host], fallback, host, tls), certificate))
+        catch_all = self._fallback_backend(fallbacks.get(None), global_default)
+        default_server = Server(None, self._locations(routes.get(None, {}), catch_all, None, tls))
+
+        self.problems.extend(self.resolver.problems)
+        config = Config(
+            servers=tuple(servers),
+            default_server=default_server,
+            upstreams=tuple(self.resolver.upstreams[name] for name in sorted(self.resolver.upstreams)),
+            default_certificate=self._default_certificate(),
+        )
+        served = tuple(sorted(i.key for i in ingresses))
+        return Translation(config, tuple(sorted(set(self.problems))), served, tuple(sorted(rejected)))
+
+    def _parse_ours(self) -> tuple[list[ParsedIngress], list[ObjectKey]]:
+        matcher = ClassMatcher(self.snapshot, self.settings.classes)
+        parsed, rejected = [], []
+        for (namespace, name), obj in self.snapshot.of("Ingress").items():
+            if not matcher.is_ours(obj):
+                continue
+            key = ObjectKey("Ingress", namespace, name)
+            try:
+                ingress = parse_ingress(key, obj)
+            except Invalid as error:
+                self.problems.append(Problem(key, error.field, error.reason, rejected=True))
+                rejected.append(key)
+                continue
+            self.problems.extend(Problem(key, field, reason) for field, reason in ingress.warnings)
+            parsed.append(ingress)
+        parsed.sort(key=lambda i: i.age)
+        return parsed, rejected
+
+    def _claim_routes(self, ingress: ParsedIngress, routes: dict[Host, dict[tuple[str, str], Claim]]) -> None:
+        for host in ingress.hosts:
+            routes.setdefault(host, {})
+        for route in ingress.routes:
+            table = routes[route.host]
+            winner = table.get((route.match, route.path))
+            if winner is None:
+                table[(route.match, route.path)] = (route, ingress)
+            elif winner[1] is not ingress:
+                self._conflict(ingress, route.field, f"{route.match} path {route.path!r} on {_host_text(route.host)}", winner[1])
+
+    def _claim_fallbacks(self, ingress: ParsedIngress, routes: Mapping[Host, Any], fallbacks: dict[Host, ParsedIngress]) -> None:
+        if ingress.default_backend is None:
+            return
+        # No rules: the catch-all for requests that match no host. With rules: for its own hosts.
+        for host in sorted(set(ingress.hosts) or {None}, key=lambda h: h or ""):
+            winner = fallbacks.setdefault(host, ingress)
+            if winner is not ingress:
+                self._conflict(ingress, "spec.defaultBackend", f"default backend of {_host_text(host)}", winner)
+
+    def _claim_tls(self, ingress: ParsedIngress, tls: dict[str, tuple[str | None, ParsedIngress, str]]) -> None:
+        for entry in ingress.tls:
+            for host in entry.hosts:
+                winner = tls.setdefault(host, (entry.secret, ingress, entry.field))
+                if winner[1] is not ingress:
+                    self._conflict(ingress, entry.field, f"TLS for host {host!r}", winner[1])
+
+    def _conflict(self, loser: ParsedIngress, field: str, what: str, winner: ParsedIngress) -> None:
+        self.problems.append(Problem(loser.key, field, f"{what} is already claimed by older Ingress {winner.key.namespace}/{winner.key.name}"))
+
+    def _backend(self, ref: ServiceBackend, owner: ObjectKey, field: str) -> Backend:
+        backend, why = self.resolver.resolve(ref)
+        if why:
+            self.problems.append(Problem(owner, field, f"{why}; answering 503"))
+        return backend
+
+    def _fallback_backend(self, ingress: ParsedIngress | None, global_default: Backend) -> Backend:
+        if ingress is None or ingress.default_backend is None:
+            return global_default
+        return self._backend(ingress.default_backend, ingress.key, "spec.defaultBackend")
+
+    def _global_default(self) -> Backend:
+        ref = self.settings.default_backend_service
+        if ref is None:
+            return NOT_FOUND
+        service = self.snapshot.get("Service", ref.namespace, ref.name)
+        ports = (service or {}).get("spec", {}).get("ports") if isinstance(service, Mapping) else None
+        port = ports[0].get("port") if isinstance(ports, list) and ports and isinstance(ports[0], Mapping) else None
+        if not isinstance(port, int):
+            return UNAVAILABLE
+        backend, _ = self.resolver.resolve(ServiceBackend(ref.namespace, ref.name, port))
+        return backend
+
+    def _locations(self, table: Mapping[tuple[str, str], Claim], fallback: Backend, host: Host, tls: Mapping[str, Any]) -> tuple[Location, ...]:
+        has_tls = host is not None and self._tls_host(host, tls) is not None
+        locations: dict[tuple[str, str], Location] = {}
+        prefixes: list[tuple[str, Location]] = []
+
+        def location(match: str, path: str, route: Route, ingress: ParsedIngress) -> Location:
+            options = ingress.options
+            redirect = options.force_ssl_redirect or (options.ssl_redirect and has_tls)
+            options = LocationOptions(redirect, False, options.proxy_body_size, options.proxy_connect_timeout,
+                                      options.proxy_read_timeout, options.proxy_send_timeout)
+            return Location(match, path, self._backend(route.backend, ingress.key, f"{route.field}.backend"), options)  # type: ignore[arg-type]
+
+        for (match, path), (route, ingress) in table.items():
+            if match == "exact":
+                locations[("exact", path)] = location("exact", path, route, ingress)
+        for (match, path), (route, ingress) in table.items():
+            if match != "prefix":
+                continue
+            if path == "/":
+                loc = location("prefix", "/", route, ingress)
+                locations[("prefix", "/")] = loc
+            else:
+                loc = location("prefix", path + "/", route, ingress)
+                locations[("prefix", path + "/")] = loc
+                locations.setdefault(("exact", path), Location("exact", path, loc.backend, loc.options))  # Exact wins
+            prefixes.append((path, loc))
+        if ("prefix", "/") not in locations:
+            locations[("prefix", "/")] = Location("prefix", "/", fallback)
+
+        # nginx answers `/foo` with a 301 to `/foo/` whenever a location `/foo/` exists and nothing
+        # claims `/foo` exactly; pin `/foo` to where the Ingress rules send it instead.
+        for match, path in list(locations):
+            bare = path.rstrip("/")
+            if bare and ("exact", bare) not in locations:
+                matching = [(p, loc) for p, loc in prefixes if prefix_matches(p, bare)]
+                target = max(matching, key=lambda item: len(item[0]))[1] if matching else locations[("prefix", "/")]
+                locations[("exact", bare)] = Location("exact", bare, target.backend, target.options)
+        return tuple(locations[k] for k in sorted(locations, key=lambda k: (k[1], k[0])))
+
+    @staticmethod
+    def _tls_host(host: str, tls: Mapping[str, Any]) -> Any:
+        if host in tls:
+            return tls[host]
+        wildcard = "*." + host.split(".", 1)[1] if "." in host and not host.startswith("*.") else None
+        return tls.get(wildcard) if wildcard else None
+
+    def _certificate(self, host: str, tls: Mapping[str, tuple[str | None, ParsedIngress, str]]) -> Certificate | None:
+        entry = self._tls_host(host, tls)
+        if entry is None or entry[0] is None:
+            return None
+        secret_name, ingress, field = entry
+        secret = self.snapshot.get("Secret", ingress.key.namespace, secret_name)
+        if secret is None:
+            self.problems.append(Problem(ingress.key, f"{field}.secretName", f"Secret {ingress.key.namespace}/{secret_name} not found; {host!r} uses the default certificate"))
+            return None
+        try:
+            return certificate_from_secret(secret, self.now)
+        except Invalid as error:
+            self.problems.append(Problem(ingress.key, f"{field}.secretName", f"Secret {ingress.key.namespace}/{secret_name}: {error.field}: {error.reason}; {host!r} uses the default certificate"))
+            return None
+
+    def _default_certificate(self) -> Certificate | None:
+        ref: ObjectRef | None = self.settings.default_ssl_certificate
+        if ref is None:
+            return None
+        key = ObjectKey("Secret", ref.namespace, ref.name)
+        secret = self.snapshot.get("Secret", ref.namespace, ref.name)
+        if secret is None:
+            self.problems.append(Problem(key, "", "--default-ssl-certificate Secret not found; using the self-signed certificate"))
+            return None
+        try:
+            return certificate_from_secret(secret, self.now)
+        except Invalid as error:
+            self.problems.append(Problem(key, error.field, f"{error.reason}; using the self-signed certificate"))
+            return None
+
+
+def _host_text(host: Host) -> str:
+    return f"host {host!r}" if host else "any host"
