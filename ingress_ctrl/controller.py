@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from aiohttp import web
@@ -32,10 +32,11 @@ class Source(Protocol):
 
 class Controller:
     def __init__(self, settings: Settings, store: Store, sources: Sequence[Source], reporters: Sequence[Reporter] = (),
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, companions: Sequence[Callable[[asyncio.Event], Awaitable[None]]] = ()) -> None:
         self.settings = settings
         self.store = store
         self.sources = list(sources)
+        self.companions = list(companions)  # e.g. leader election: run beside, told to stop with the sources
         self.metrics = metrics or Metrics()
         self.nginx = NginxProcess(settings.nginx)
         self.sync = SyncLoop(store, self.nginx, settings, self.metrics, reporters)
@@ -49,17 +50,17 @@ class Controller:
         return self.sync.ready.is_set() and self.nginx.alive and not self._shutting_down
 
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop_requested.set)
+        self._handle_signals()
         await self.nginx.prepare()
         runner = web.AppRunner(make_app(self.metrics, self.is_alive, self.is_ready), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, self.settings.healthz_address or None, self.settings.healthz_port).start()
         source_stop = asyncio.Event()
         tasks = [asyncio.create_task(source.run(source_stop), name=type(source).__name__) for source in self.sources]
+        tasks += [asyncio.create_task(companion(source_stop), name="companion") for companion in self.companions]
         tasks.append(asyncio.create_task(self.sync.run([s.ready for s in self.sources]), name="sync"))
         tasks.append(asyncio.create_task(self._supervise(), name="nginx"))
+        tasks.append(asyncio.create_task(self._reclaim_signals(), name="signals"))
         stop = asyncio.create_task(self.stop_requested.wait())
         done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in done if t is not stop]
@@ -68,6 +69,18 @@ class Controller:
                 log.error("%s stopped: %r", task.get_name(), task.exception())
         code = await self._shutdown(tasks, source_stop, runner)
         return 1 if failed else code
+
+    def _handle_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop_requested.set)
+
+    async def _reclaim_signals(self) -> None:
+        """Kopf installs its own SIGTERM handler when it starts; the controller must own shutdown."""
+        for source in self.sources:
+            await source.ready.wait()
+        self._handle_signals()
+        await asyncio.Event().wait()
 
     async def _supervise(self) -> None:
         restarts = self.nginx.restarts
@@ -86,8 +99,11 @@ class Controller:
         source_stop.set()
         await asyncio.sleep(self.settings.shutdown_grace_period)
         for task in tasks:
-            if task.get_name() != "nginx":
+            if task.get_name() not in ("nginx", "companion") or task.done():
                 task.cancel()
+        companions = [t for t in tasks if t.get_name() == "companion"]
+        if companions:  # let them finish their goodbyes (e.g. releasing the Lease)
+            await asyncio.wait(companions, timeout=5)
         await self.nginx.stop(grace=30.0)
         for task in tasks:
             task.cancel()

@@ -60,11 +60,11 @@ class NginxProcess:
 
     def _prepare_files(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.state_dir, 0o711)  # workers may need to reach tmp/; nothing here is listable
+        _chmod(self.state_dir, 0o711)  # workers may need to reach tmp/; nothing here is listable
         self.certs_dir.mkdir(exist_ok=True)
         os.chmod(self.certs_dir, 0o700)
         (self.state_dir / "tmp").mkdir(exist_ok=True)
-        os.chmod(self.state_dir / "tmp", 0o755)
+        _chmod(self.state_dir / "tmp", 0o755)
         default = self.state_dir / "default.pem"
         if not default.exists():
             _write_private(default, self_signed_pem())
@@ -186,6 +186,12 @@ class NginxProcess:
         for path in self.certs_dir.glob("*.pem"):
             if path.stem not in keep:
                 path.unlink(missing_ok=True)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    """Best effort: a mounted volume's root may belong to someone else (e.g. root for an emptyDir)."""
+    with contextlib.suppress(PermissionError):
+        os.chmod(path, mode)
 
 
 def _write_private(path: Path, data: bytes) -> None:

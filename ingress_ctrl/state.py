@@ -62,6 +62,7 @@ class Store:
         self._objects: dict[str, dict[tuple[str, str], Object]] = {kind: {} for kind in KINDS}
         self._version = 0
         self._changed = asyncio.Event()
+        self._touched: dict[ObjectKey, int] = {}  # the version at which each key last changed
 
     @property
     def version(self) -> int:
@@ -74,14 +75,14 @@ class Store:
         if bucket is None or bucket.get((key.namespace, key.name)) == obj:
             return False
         bucket[(key.namespace, key.name)] = obj
-        self._touch()
+        self._touch(key)
         return True
 
     def delete(self, key: ObjectKey) -> bool:
         bucket = self._objects.get(key.kind)
         if bucket is None or bucket.pop((key.namespace, key.name), None) is None:
             return False
-        self._touch()
+        self._touch(key)
         return True
 
     def replace(self, objects: Iterable[tuple[ObjectKey, Object]], kinds: Iterable[str] = KINDS) -> bool:
@@ -94,6 +95,30 @@ class Store:
         if changed:
             self._objects.update(fresh)
             self._touch()
+        return changed
+
+    def reconcile(self, kind: str, listed: Mapping[tuple[str, str], Object], since: int,
+                  namespaces: Iterable[str] | None = None) -> bool:
+        """Apply a full LIST of `kind` taken after version `since`, without undoing newer watch events.
+
+        Keys changed after `since` are left alone (the watch knows better); every other key takes
+        the listed state, so objects deleted while a watch was down disappear. `namespaces`
+        limits the pruning to the namespaces that were listed.
+        """
+        bucket = self._objects[kind]
+        scope = None if namespaces is None else set(namespaces)
+        changed = False
+        for ns_name in set(bucket) | set(listed):
+            key = ObjectKey(kind, *ns_name)
+            if self._touched.get(key, -1) > since or (scope is not None and ns_name[0] not in scope):
+                continue
+            obj = listed.get(ns_name)
+            if obj is None:
+                changed |= self.delete(key)
+            elif bucket.get(ns_name) != obj:
+                bucket[ns_name] = obj
+                self._touch(key)
+                changed = True
         return changed
 
     def snapshot(self) -> Snapshot:
@@ -109,6 +134,8 @@ class Store:
             await self._changed.wait()
         return self._version
 
-    def _touch(self) -> None:
+    def _touch(self, key: ObjectKey | None = None) -> None:
         self._version += 1
+        if key is not None:
+            self._touched[key] = self._version
         self._changed.set()

@@ -1,0 +1,158 @@
+"""Kubernetes mode: Kopf event handlers keep the Store current; a periodic LIST prunes what a
+lost watch missed.
+
+The controller stays out of its users' objects: only `on.event` handlers (nothing to remember
+per object, so no annotations, no finalizers, no progress storage), standalone (no peering, so
+no replica ever pauses), Kopf's own Event posting off. Kopf re-lists after a broken watch but
+does not report objects deleted meanwhile; `resync` LISTs every resource on a period and
+reconciles, so a stale route lives at most one resync period.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+import kopf
+
+from ingress_ctrl.report.election import LeaseElection
+from ingress_ctrl.report.events import EventReporter
+from ingress_ctrl.report.kubeapi import KubeApi
+from ingress_ctrl.report.status import StatusReporter
+from ingress_ctrl.settings import ObjectRef, Settings
+from ingress_ctrl.sources.kube_flags import WATCHED, Resource
+from ingress_ctrl.state import ObjectKey, Store, key_of
+
+log = logging.getLogger(__name__)
+
+
+def watched_resources(watch_endpoints: bool) -> tuple[Resource, ...]:
+    return tuple(r for r in WATCHED if watch_endpoints or r.kind != "Endpoints")
+
+
+def _is_wanted(resource: Resource, body: Any) -> bool:
+    """Only TLS Secrets are kept: the controller has no business holding any other."""
+    return resource.kind != "Secret" or body.get("type") == "kubernetes.io/tls"
+
+
+class KubeSource:
+    def __init__(self, store: Store, api: KubeApi, namespaces: Sequence[str], watch_endpoints: bool = True,
+                 resync_period: float = 300.0) -> None:
+        self.store = store
+        self.api = api
+        self.namespaces = list(namespaces)
+        self.resources = watched_resources(watch_endpoints)
+        self.resync_period = resync_period
+        self.ready = asyncio.Event()
+
+    def registry(self) -> kopf.OperatorRegistry:
+        registry = kopf.OperatorRegistry()
+
+        @kopf.on.login(registry=registry)
+        def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            return kopf.login_via_client(**kwargs)
+
+        @kopf.on.startup(registry=registry)
+        def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+            settings.posting.enabled = False
+            settings.scanning.disabled = True
+            settings.watching.server_timeout = 300
+            settings.watching.client_timeout = 330
+            settings.networking.request_timeout = 60
+
+        for resource in self.resources:
+            self._register(registry, resource)
+        return registry
+
+    def _register(self, registry: kopf.OperatorRegistry, resource: Resource) -> None:
+        async def on_event(event: dict[str, Any], **_: Any) -> None:
+            body = event.get("object")
+            if not isinstance(body, dict):
+                return
+            obj = {"apiVersion": _api_version(resource), "kind": resource.kind, **body}
+            try:
+                key = key_of(obj)
+            except ValueError:
+                return
+            if event.get("type") == "DELETED" or not _is_wanted(resource, obj):
+                self.store.delete(key)
+            else:
+                self.store.put(obj)
+
+        kopf.on.event(resource.group, resource.version, resource.plural.split("/")[0], id=f"store-{resource.kind}",
+                      registry=registry)(on_event)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        kopf_ready = asyncio.Event()  # raised after Kopf has installed its signal handlers
+        operator = asyncio.create_task(kopf.operator(
+            registry=self.registry(), clusterwide=not self.namespaces, namespaces=self.namespaces,
+            standalone=True, stop_flag=stop, ready_flag=kopf_ready,
+        ), name="kopf")
+        try:
+            while not stop.is_set():
+                try:
+                    await self.resync()
+                    await kopf_ready.wait()
+                    self.ready.set()
+                except Exception as error:  # the API may be briefly away; watches go on
+                    log.warning("resync failed, retrying: %s", error)
+                    await _sleep_or_stop(stop, 2.0)
+                    continue
+                await _sleep_or_stop(stop, self.resync_period)
+        finally:
+            stop.set()
+            await operator
+
+    async def resync(self) -> None:
+        """LIST every watched resource and reconcile the Store with it."""
+        since = self.store.version
+        for resource in self.resources:
+            scopes: list[str | None] = [None] if resource.cluster_scoped or not self.namespaces else list(self.namespaces)
+            listed: dict[tuple[str, str], dict[str, Any]] = {}
+            for namespace in scopes:
+                for obj in await self.api.list(resource, namespace):
+                    if _is_wanted(resource, obj):
+                        key = key_of(obj)
+                        listed[(key.namespace, key.name)] = obj
+            namespaces = None if resource.cluster_scoped or not self.namespaces else self.namespaces
+            self.store.reconcile(resource.kind, listed, since, namespaces)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+def _api_version(resource: Resource) -> str:
+    return f"{resource.group}/{resource.version}" if resource.group else resource.version
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    """`ingress-ctrl run`: the controller, fed by the cluster, reporting status and Events."""
+    from ingress_ctrl.controller import Controller
+
+    logging.getLogger("kopf").setLevel(max(logging.WARNING, logging.getLogger().level))  # not a line per event
+    api = KubeApi()
+    store = Store()
+    namespaces = [n.strip() for n in args.watch_namespace.split(",") if n.strip()]
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    election = LeaseElection(api, os.environ.get("POD_NAMESPACE") or "default", args.election_id, identity,
+                             duration=args.election_ttl)
+    publish = ObjectRef.parse(args.publish_service, flag="--publish-service") if args.publish_service else None
+    addresses = [a.strip() for a in args.publish_status_address.split(",") if a.strip()]
+    status = StatusReporter(api, store, election, publish, addresses, enabled=args.update_status)
+    events = EventReporter(api, store, election, controller=settings.translate.classes.controller_class, instance=identity)
+    source = KubeSource(store, api, namespaces, watch_endpoints=args.watch_endpoints, resync_period=args.resync_period)
+    election.on_elected(status.refresh)
+    controller = Controller(settings, store, [source], reporters=[status, events], companions=[election.run])
+    return await controller.run()
+
+
+__all__ = ["KubeSource", "ObjectKey", "run", "watched_resources"]
