@@ -23,6 +23,7 @@ from ingress_ctrl.settings import NginxSettings
 from ingress_ctrl.translate.model import Certificate
 
 log = logging.getLogger(__name__)
+DEFAULT_CERTIFICATE = "default.pem"  # in certs/: the self-signed one made at start
 
 
 class NginxError(Exception):
@@ -65,7 +66,7 @@ class NginxProcess:
         os.chmod(self.certs_dir, 0o700)
         (self.state_dir / "tmp").mkdir(exist_ok=True)
         _chmod(self.state_dir / "tmp", 0o755)
-        default = self.state_dir / "default.pem"
+        default = self.certs_dir / DEFAULT_CERTIFICATE
         if not default.exists():
             _write_private(default, self_signed_pem())
 
@@ -73,10 +74,16 @@ class NginxProcess:
         """Make `rendered` the live config, or raise NginxError leaving the last good one live."""
         certificates = tuple(certificates)
         candidate = self.state_dir / "nginx.conf.new"
-        await asyncio.to_thread(self._write_files, candidate, rendered.text, certificates)
+        try:
+            await asyncio.to_thread(self._write_files, candidate, rendered.text, certificates)
+        except OSError as error:
+            raise NginxError(f"cannot write the config to {self.state_dir}: {error}") from None
         await self.test(candidate)
         previous = self._live
-        await asyncio.to_thread(os.replace, candidate, self.config_path)
+        try:
+            await asyncio.to_thread(os.replace, candidate, self.config_path)
+        except OSError as error:
+            raise NginxError(f"cannot swap in the config in {self.state_dir}: {error}") from None
         try:
             if self.alive:
                 self._signal(signal.SIGHUP)
@@ -94,10 +101,13 @@ class NginxProcess:
 
     async def test(self, path: Path) -> None:
         """`nginx -t` on `path`; raises NginxError with nginx's own words."""
-        process = await asyncio.create_subprocess_exec(
-            *self._command("-t", "-q", "-c", str(path)),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self._command("-t", "-q", "-c", str(path)),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as error:
+            raise NginxError(f"cannot run {self.settings.binary}: {error}") from None
         _, stderr = await process.communicate()
         if process.returncode != 0:
             raise NginxError(_tidy(stderr) or f"nginx -t exited {process.returncode}")
@@ -150,10 +160,13 @@ class NginxProcess:
         return [self.settings.binary, "-p", str(self.state_dir), "-e", "stderr", *args]
 
     async def _start(self) -> None:
-        self._process = await asyncio.create_subprocess_exec(
-            *self._command("-c", str(self.config_path), "-g", "daemon off; master_process on;"),
-            start_new_session=True,
-        )
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *self._command("-c", str(self.config_path), "-g", "daemon off; master_process on;"),
+                start_new_session=True,
+            )
+        except OSError as error:
+            raise NginxError(f"cannot run {self.settings.binary}: {error}") from None
         self.exited.clear()
 
     async def _confirm(self, version: str) -> None:
@@ -184,7 +197,7 @@ class NginxProcess:
 
     def _collect_certificates(self, keep: set[str]) -> None:
         for path in self.certs_dir.glob("*.pem"):
-            if path.stem not in keep:
+            if path.stem not in keep and path.name != DEFAULT_CERTIFICATE:
                 path.unlink(missing_ok=True)
 
 
