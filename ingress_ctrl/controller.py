@@ -60,7 +60,6 @@ class Controller:
         tasks += [asyncio.create_task(companion(source_stop), name="companion") for companion in self.companions]
         tasks.append(asyncio.create_task(self.sync.run([s.ready for s in self.sources]), name="sync"))
         tasks.append(asyncio.create_task(self._supervise(), name="nginx"))
-        tasks.append(asyncio.create_task(self._reclaim_signals(), name="signals"))
         stop = asyncio.create_task(self.stop_requested.wait())
         done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in done if t is not stop]
@@ -74,13 +73,6 @@ class Controller:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_requested.set)
-
-    async def _reclaim_signals(self) -> None:
-        """Kopf installs its own SIGTERM handler when it starts; the controller must own shutdown."""
-        for source in self.sources:
-            await source.ready.wait()
-        self._handle_signals()
-        await asyncio.Event().wait()
 
     async def _supervise(self) -> None:
         restarts = self.nginx.restarts

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,7 @@ class KubeSource:
         self.resources = watched_resources(watch_endpoints)
         self.resync_period = resync_period
         self.ready = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def registry(self) -> kopf.OperatorRegistry:
         registry = kopf.OperatorRegistry()
@@ -70,34 +72,39 @@ class KubeSource:
         return registry
 
     def _register(self, registry: kopf.OperatorRegistry, resource: Resource) -> None:
-        async def on_event(event: dict[str, Any], **_: Any) -> None:
+        async def on_event(event: dict[str, Any], **_: Any) -> None:  # runs in Kopf's thread
             body = event.get("object")
-            if not isinstance(body, dict):
-                return
-            obj = {"apiVersion": _api_version(resource), "kind": resource.kind, **body}
-            try:
-                key = key_of(obj)
-            except ValueError:
-                return
-            if event.get("type") == "DELETED" or not _is_wanted(resource, obj):
-                self.store.delete(key)
-            else:
-                self.store.put(obj)
+            if isinstance(body, dict) and self._loop is not None:
+                obj = {"apiVersion": _api_version(resource), "kind": resource.kind, **body}
+                self._loop.call_soon_threadsafe(self._apply, resource, event.get("type"), obj)
 
         kopf.on.event(resource.group, resource.version, resource.plural.split("/")[0], id=f"store-{resource.kind}",
                       registry=registry)(on_event)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        kopf_ready = asyncio.Event()  # raised after Kopf has installed its signal handlers
-        operator = asyncio.create_task(kopf.operator(
-            registry=self.registry(), clusterwide=not self.namespaces, namespaces=self.namespaces,
-            standalone=True, stop_flag=stop, ready_flag=kopf_ready,
-        ), name="kopf")
+    def _apply(self, resource: Resource, event_type: str | None, obj: dict[str, Any]) -> None:
         try:
-            while not stop.is_set():
+            key = key_of(obj)
+        except ValueError:
+            return
+        if event_type == "DELETED" or not _is_wanted(resource, obj):
+            self.store.delete(key)
+        else:
+            self.store.put(obj)
+
+    def _operate(self, stop_flag: threading.Event) -> None:
+        asyncio.run(kopf.operator(
+            registry=self.registry(), clusterwide=not self.namespaces, namespaces=self.namespaces,
+            standalone=True, stop_flag=stop_flag,
+        ))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        stop_flag = threading.Event()
+        operator = asyncio.create_task(asyncio.to_thread(self._operate, stop_flag), name="kopf")
+        try:
+            while not stop.is_set() and not operator.done():
                 try:
                     await self.resync()
-                    await kopf_ready.wait()
                     self.ready.set()
                 except Exception as error:  # the API may be briefly away; watches go on
                     log.warning("resync failed, retrying: %s", error)
@@ -105,7 +112,7 @@ class KubeSource:
                     continue
                 await _sleep_or_stop(stop, self.resync_period)
         finally:
-            stop.set()
+            stop_flag.set()
             await operator
 
     async def resync(self) -> None:
