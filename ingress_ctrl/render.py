@@ -15,7 +15,7 @@ from pathlib import Path
 import jinja2
 
 from ingress_ctrl.settings import NginxSettings
-from ingress_ctrl.translate.model import Config, ServerName
+from ingress_ctrl.translate.model import Config, Server, ServerName
 
 VERSION_PLACEHOLDER = "@@CONFIG_VERSION@@"
 STATUS_SOCKET = "nginx-status.sock"
@@ -66,6 +66,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,
     )
     env.filters.update(q=quote, server_name=server_name, address=endpoint_address)
     return env
@@ -80,9 +81,17 @@ def _hash_sizes(config: Config) -> tuple[int, int]:
     return bucket, max(512, 2 * len(config.servers))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _server_block(server: Server, settings: NginxSettings) -> str:
+    """One server block. Cached: a change to one Ingress re-renders only the servers it touches."""
+    return _environment().get_template("server.j2").render(server=server, nginx=settings, state_dir=str(settings.state_dir))
+
+
 def render(config: Config, settings: NginxSettings) -> Rendered:
     bucket, max_size = _hash_sizes(config)
+    blocks = [_server_block(server, settings).rstrip("\n") for server in (config.default_server, *config.servers)]
     text = _environment().get_template("nginx.conf.j2").render(
+        server_blocks=blocks,
         config=config,
         nginx=settings,
         state_dir=str(settings.state_dir),

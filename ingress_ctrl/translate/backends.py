@@ -14,6 +14,7 @@ from typing import Any
 from ingress_ctrl.state import ObjectKey, Snapshot
 from ingress_ctrl.translate import grammar
 from ingress_ctrl.translate.grammar import Invalid
+from ingress_ctrl.translate.memo import IdentityMemo
 from ingress_ctrl.translate.model import UNAVAILABLE, Backend, Endpoint, Problem, Upstream
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -72,15 +73,17 @@ class BackendResolver:
         service = self._snapshot.get("Service", ref.namespace, ref.name)
         if service is None:
             return UNAVAILABLE, f"Service {ref.namespace}/{ref.name} not found"
-        key = ObjectKey("Service", ref.namespace, ref.name)
         try:
-            spec = grammar.mapping(service.get("spec"), "spec", optional=True)
-            if spec.get("type") == "ExternalName":
-                return self._external(spec, ref), None
-            port = self._service_port(spec, ref)
+            spec = SERVICE_SPECS(service)
         except Invalid as error:
-            self.problems.add(Problem(key, error.field, error.reason))
+            self.problems.add(Problem(ObjectKey("Service", ref.namespace, ref.name), error.field, error.reason))
             return UNAVAILABLE, f"Service {ref.namespace}/{ref.name}: {error.field}: {error.reason}"
+        port = next(((number, name) for number, name in spec.ports if ref.port in (number, name)), None)
+        if spec.external_name is not None:
+            number = port[0] if port else ref.port if isinstance(ref.port, int) else None
+            if number is None:
+                return UNAVAILABLE, f"Service {ref.namespace}/{ref.name} has no port named {ref.port!r}"
+            return Backend(external_host=spec.external_name, external_port=number), None
         if port is None:
             return UNAVAILABLE, f"Service {ref.namespace}/{ref.name} has no port {ref.port}"
         number, port_name = port
@@ -91,61 +94,57 @@ class BackendResolver:
         self.upstreams[name] = Upstream(name, tuple(sorted(endpoints)))
         return Backend(upstream=name), None
 
-    @staticmethod
-    def _service_port(spec: Mapping[str, Any], ref: ServiceBackend) -> tuple[int, str] | None:
-        for index, port in enumerate(grammar.sequence(spec.get("ports"), "spec.ports")):
-            field = f"spec.ports[{index}]"
-            port = grammar.mapping(port, field)
-            number = grammar.port_number(port.get("port"), f"{field}.port")
-            name = grammar.port_name(port["name"], f"{field}.name") if port.get("name") else ""
-            if ref.port in (number, name):
-                return number, name
-        return None
-
-    @staticmethod
-    def _external(spec: Mapping[str, Any], ref: ServiceBackend) -> Backend:
-        host = grammar.dns_subdomain(spec.get("externalName"), "spec.externalName")
-        number = ref.port if isinstance(ref.port, int) else None
-        for index, port in enumerate(grammar.sequence(spec.get("ports"), "spec.ports")):
-            port = grammar.mapping(port, f"spec.ports[{index}]")
-            if port.get("name") == ref.port:
-                number = grammar.port_number(port.get("port"), f"spec.ports[{index}].port")
-        if number is None:
-            raise Invalid("spec.ports", f"no port named {ref.port!r}")
-        return Backend(external_host=host, external_port=number)
-
     def _endpoints(self, ref: ServiceBackend, port_name: str) -> set[Endpoint]:
         slices = self._slices.get((ref.namespace, ref.name))
         if slices:
             found: set[Endpoint] = set()
             for key, obj in slices:
-                found |= self._guarded(key, lambda obj=obj: _slice_endpoints(obj, port_name))
+                found |= self._guarded(key, SLICE_ENDPOINTS, obj).get(port_name, frozenset())
             return found
         endpoints = self._snapshot.get("Endpoints", ref.namespace, ref.name)
         if endpoints is None:
             return set()
         key = ObjectKey("Endpoints", ref.namespace, ref.name)
-        return self._guarded(key, lambda: _v1_endpoints(endpoints, port_name))
+        return set(self._guarded(key, V1_ENDPOINTS, endpoints).get(port_name, frozenset()))
 
-    def _guarded(self, key: ObjectKey, read: Any) -> set[Endpoint]:
+    def _guarded(self, key: ObjectKey, read: IdentityMemo[dict[str, frozenset[Endpoint]]], obj: Any) -> dict[str, frozenset[Endpoint]]:
         try:
-            return read()
+            return read(obj)
         except Invalid as error:
             self.problems.add(Problem(key, error.field, error.reason, rejected=True))
-            return set()
+            return {}
 
 
-def _slice_endpoints(obj: Mapping[str, Any], port_name: str) -> set[Endpoint]:
+@dataclasses.dataclass(frozen=True)
+class ServiceSpec:
+    """What routing needs of a Service: its ports (number, name) and, if ExternalName, the host."""
+
+    ports: tuple[tuple[int, str], ...]
+    external_name: str | None
+
+
+def _service_spec(service: Mapping[str, Any]) -> ServiceSpec:
+    spec = grammar.mapping(service.get("spec"), "spec", optional=True)
+    ports = []
+    for index, port in enumerate(grammar.sequence(spec.get("ports"), "spec.ports")):
+        field = f"spec.ports[{index}]"
+        port = grammar.mapping(port, field)
+        number = grammar.port_number(port.get("port"), f"{field}.port")
+        ports.append((number, grammar.port_name(port["name"], f"{field}.name") if port.get("name") else ""))
+    external = grammar.dns_subdomain(spec.get("externalName"), "spec.externalName") if spec.get("type") == "ExternalName" else None
+    return ServiceSpec(tuple(ports), external)
+
+
+def _slice_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Endpoint]]:
+    """Ready endpoints of one EndpointSlice, by port name."""
     if obj.get("addressType", "IPv4") not in ("IPv4", "IPv6"):
-        return set()  # FQDN slices are not routable by address
-    port = None
-    for index, candidate in enumerate(grammar.sequence(obj.get("ports"), "ports")):
-        candidate = grammar.mapping(candidate, f"ports[{index}]")
-        if (candidate.get("name") or "") == port_name and candidate.get("port") is not None:
-            port = grammar.port_number(candidate["port"], f"ports[{index}].port")
-    if port is None:
-        return set()
-    found = set()
+        return {}  # FQDN slices are not routable by address
+    ports: dict[str, int] = {}
+    for index, port in enumerate(grammar.sequence(obj.get("ports"), "ports")):
+        port = grammar.mapping(port, f"ports[{index}]")
+        if port.get("port") is not None:
+            ports[port.get("name") or ""] = grammar.port_number(port["port"], f"ports[{index}].port")
+    addresses = []
     for index, endpoint in enumerate(grammar.sequence(obj.get("endpoints"), "endpoints")):
         field = f"endpoints[{index}]"
         endpoint = grammar.mapping(endpoint, field)
@@ -153,21 +152,27 @@ def _slice_endpoints(obj: Mapping[str, Any], port_name: str) -> set[Endpoint]:
         if conditions.get("ready") is False:
             continue
         for a, address in enumerate(grammar.sequence(endpoint.get("addresses"), f"{field}.addresses")):
-            found.add(Endpoint(grammar.ip_address(address, f"{field}.addresses[{a}]"), port))
-    return found
+            addresses.append(grammar.ip_address(address, f"{field}.addresses[{a}]"))
+    return {name: frozenset(Endpoint(address, port) for address in addresses) for name, port in ports.items()}
 
 
-def _v1_endpoints(obj: Mapping[str, Any], port_name: str) -> set[Endpoint]:
-    found = set()
+def _v1_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Endpoint]]:
+    """Ready endpoints of a v1 Endpoints object, by port name."""
+    found: dict[str, set[Endpoint]] = defaultdict(set)
     for s, subset in enumerate(grammar.sequence(obj.get("subsets"), "subsets")):
         field = f"subsets[{s}]"
         subset = grammar.mapping(subset, field)
-        ports = []
+        ports: dict[str, int] = {}
         for i, port in enumerate(grammar.sequence(subset.get("ports"), f"{field}.ports")):
             port = grammar.mapping(port, f"{field}.ports[{i}]")
-            if (port.get("name") or "") == port_name:
-                ports.append(grammar.port_number(port.get("port"), f"{field}.ports[{i}].port"))
+            ports[port.get("name") or ""] = grammar.port_number(port.get("port"), f"{field}.ports[{i}].port")
         for a, address in enumerate(grammar.sequence(subset.get("addresses"), f"{field}.addresses")):
             ip = grammar.ip_address(grammar.mapping(address, f"{field}.addresses[{a}]").get("ip"), f"{field}.addresses[{a}].ip")
-            found.update(Endpoint(ip, port) for port in ports)
-    return found
+            for name, port in ports.items():
+                found[name].add(Endpoint(ip, port))
+    return {name: frozenset(endpoints) for name, endpoints in found.items()}
+
+
+SERVICE_SPECS = IdentityMemo(_service_spec)
+SLICE_ENDPOINTS = IdentityMemo(_slice_endpoints)
+V1_ENDPOINTS = IdentityMemo(_v1_endpoints)

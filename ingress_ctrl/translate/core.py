@@ -12,9 +12,10 @@ from typing import Any
 
 from ingress_ctrl.settings import ObjectRef, TranslateSettings
 from ingress_ctrl.state import ObjectKey, Snapshot
-from ingress_ctrl.translate.backends import BackendResolver, ServiceBackend
+from ingress_ctrl.translate.backends import SERVICE_SPECS, SLICE_ENDPOINTS, V1_ENDPOINTS, BackendResolver, ServiceBackend
 from ingress_ctrl.translate.classes import ClassMatcher
 from ingress_ctrl.translate.grammar import Invalid
+from ingress_ctrl.translate.memo import IdentityMemo
 from ingress_ctrl.translate.model import (
     NOT_FOUND,
     UNAVAILABLE,
@@ -35,7 +36,13 @@ Host = str | None  # None: rules without a host, served by the default server
 Claim = tuple[Route, ParsedIngress]
 
 
+PARSED_INGRESSES = IdentityMemo(lambda obj, key: parse_ingress(key, obj))
+MEMOS = (PARSED_INGRESSES, SERVICE_SPECS, SLICE_ENDPOINTS, V1_ENDPOINTS)
+
+
 def translate(snapshot: Snapshot, settings: TranslateSettings, now: datetime.datetime) -> Translation:
+    for memo in MEMOS:
+        memo.new_round()
     return _Translator(snapshot, settings, now).run()
 
 
@@ -84,7 +91,7 @@ class _Translator:
                 continue
             key = ObjectKey("Ingress", namespace, name)
             try:
-                ingress = parse_ingress(key, obj)
+                ingress = PARSED_INGRESSES(obj, key)
             except Invalid as error:
                 self.problems.append(Problem(key, error.field, error.reason, rejected=True))
                 rejected.append(key)

@@ -111,8 +111,13 @@ def port_name(value: Any, field: str) -> str:
     return text
 
 
+_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\Z")
+
+
 def ip_address(value: Any, field: str) -> str:
     text = string(value, field)
+    if _IPV4.match(text):  # the common case, without ipaddress's cost
+        return text
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
