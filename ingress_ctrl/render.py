@@ -76,9 +76,9 @@ def _hash_sizes(config: Config) -> tuple[int, int]:
     """server_names_hash_{bucket,max}_size that fit the actual names (the defaults fail past ~100 hosts)."""
     longest = max((len(s.name.host) for s in config.servers if s.name), default=0)
     bucket = 64
-    while bucket < longest + 32:
+    while bucket < 2 * (longest + 32):  # room for two of the longest names: nginx then finds a fit
         bucket *= 2
-    return bucket, max(512, 2 * len(config.servers))
+    return bucket, max(1024, 2 * len(config.servers))
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -21,6 +21,7 @@ from ingress_ctrl.translate import translate
 from ingress_ctrl.translate.model import Problem, Translation
 
 log = logging.getLogger(__name__)
+RETRY_MIN, RETRY_MAX = 1.0, 60.0  # seconds between retries of a sync that failed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,12 +61,18 @@ class SyncLoop:
         for event in sources_ready:
             await event.wait()
         seen = -1
+        retry_in = RETRY_MIN
         while True:
             if seen == self.store.version:
-                seen = await self.store.wait_changed(seen)
-                await self._debounce()
+                failed = self.last is not None and not self.last.live
+                try:  # a failed sync is retried with backoff: a busy port or a full disk may clear
+                    await asyncio.wait_for(self.store.wait_changed(seen), retry_in if failed else None)
+                    await self._debounce()
+                except asyncio.TimeoutError:
+                    retry_in = min(retry_in * 2, RETRY_MAX)
             seen = self.store.version
-            await self.sync_once()
+            if (await self.sync_once()).live:
+                retry_in = RETRY_MIN
 
     async def _debounce(self) -> None:
         loop = asyncio.get_running_loop()
