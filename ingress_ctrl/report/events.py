@@ -2,8 +2,9 @@
 
 One event per change, not per reload: `Sync` when a new generation of an Ingress goes live,
 `Rejected` when the reason changes, `ReloadFailed` once per refused config version. `Sync` and
-`Rejected` come from the leader only (every replica would say the same); `ReloadFailed` from
-any replica, since each runs its own nginx.
+`Rejected` come from the leader only (every replica would say the same), and a replica that
+becomes leader reports what it has not reported yet; `ReloadFailed` comes from any replica,
+since each runs its own nginx.
 """
 
 from __future__ import annotations
@@ -32,8 +33,16 @@ class EventReporter:
         self._synced: dict[ObjectKey, Any] = {}    # generation last reported live
         self._rejected: dict[ObjectKey, str] = {}  # reason last reported
         self._failed_versions: set[str] = set()
+        self._last: SyncResult | None = None
+
+    async def refresh(self) -> None:
+        """On becoming the leader: report what the last live config holds and was not reported yet."""
+        if self._last is not None:
+            await self(self._last)
 
     async def __call__(self, result: SyncResult) -> None:
+        if result.live:
+            self._last = result
         snapshot = self.store.snapshot()
         changed = [k for k in result.translation.served if self._synced.get(k) != _generation(snapshot.get("Ingress", k.namespace, k.name))]
         if result.error is not None:
@@ -43,20 +52,18 @@ class EventReporter:
                     await self._emit(key, "Warning", "ReloadFailed", f"nginx refused the configuration: {result.error}"[:1024])
             return
         leader = self.election.is_leader
-        for key in changed:
+        for key in changed if leader else ():  # a follower reports nothing and so marks nothing
             self._synced[key] = _generation(snapshot.get("Ingress", key.namespace, key.name))
-            if leader:
-                await self._emit(key, "Normal", "Sync", f"Configuration {result.rendered.version} is live")
+            await self._emit(key, "Normal", "Sync", f"Configuration {result.rendered.version} is live")
         reasons: dict[ObjectKey, str] = {}
         for problem in result.translation.problems:
             if problem.rejected and problem.object.kind == "Ingress":
                 reasons.setdefault(problem.object, f"{problem.field}: {problem.reason}")
         for key, reason in sorted(reasons.items()):
-            if self._rejected.get(key) != reason:
+            if leader and self._rejected.get(key) != reason:
                 self._rejected[key] = reason
                 self._synced.pop(key, None)
-                if leader:
-                    await self._emit(key, "Warning", "Rejected", reason[:1024])
+                await self._emit(key, "Warning", "Rejected", reason[:1024])
         for key in set(self._rejected) - set(reasons):
             del self._rejected[key]
 

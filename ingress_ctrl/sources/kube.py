@@ -158,6 +158,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     events = EventReporter(api, store, election, controller=settings.translate.classes.controller_class, instance=identity)
     source = KubeSource(store, api, namespaces, watch_endpoints=args.watch_endpoints, resync_period=args.resync_period)
     election.on_elected(status.refresh)
+    election.on_elected(events.refresh)
     controller = Controller(settings, store, [source], reporters=[status, events], companions=[election.run])
     return await controller.run()
 
