@@ -86,10 +86,13 @@ class NginxProcess:
             raise NginxError(f"cannot swap in the config in {self.state_dir}: {error}") from None
         try:
             if self.alive:
+                serving = await asyncio.to_thread(self._workers)
                 self._signal(signal.SIGHUP)
             else:
+                serving = set()
                 await self._start()
             await self._confirm(rendered.version)
+            await self._retired(serving)
         except NginxError:
             if previous is not None:  # never leave a config on disk that nginx would not load
                 await asyncio.to_thread(_write_private, self.config_path, previous.text.encode())
@@ -124,6 +127,7 @@ class NginxProcess:
                 return
             log.error("nginx master exited with %s; restarting it", self._process.returncode)
             self._kill_group(signal.SIGKILL)
+            await self._group_gone()  # orphaned workers still hold the listening sockets
             self._restarts += 1
             try:
                 await self._start()
@@ -160,6 +164,10 @@ class NginxProcess:
         return [self.settings.binary, "-p", str(self.state_dir), "-e", "stderr", *args]
 
     async def _start(self) -> None:
+        # A master that died without cleaning up (SIGKILL, OOM) leaves its unix socket behind, and
+        # nginx will not bind over it ("Address already in use"); no nginx of ours is running now.
+        with contextlib.suppress(OSError):
+            (self.state_dir / STATUS_SOCKET).unlink(missing_ok=True)
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *self._command("-c", str(self.config_path), "-g", "daemon off; master_process on;"),
@@ -179,9 +187,47 @@ class NginxProcess:
             await asyncio.sleep(0.02)
         raise NginxError(f"nginx did not serve config version {version} within {self.settings.confirm_timeout:g}s")
 
+    async def _retired(self, workers: set[int]) -> None:
+        """Wait until the workers of the old config stop accepting connections.
+
+        On SIGHUP the master starts the new workers, and only about 100 ms later tells the old
+        ones to quit; until then both accept, so the new version answering is not yet "live".
+        An old worker retitles itself "... is shutting down" as it closes its listening sockets.
+        """
+        deadline = asyncio.get_running_loop().time() + self.settings.confirm_timeout
+        while workers and asyncio.get_running_loop().time() < deadline:
+            titles = await asyncio.to_thread(_titles, workers)
+            workers = {pid for pid, title in titles.items() if title.endswith("worker process")}
+            if workers:
+                await asyncio.sleep(0.01)
+
+    def _workers(self) -> set[int]:
+        """The master's worker processes (from /proc; none where there is no /proc)."""
+        if self._process is None:
+            return set()
+        master = str(self._process.pid).encode()
+        found = set()
+        with contextlib.suppress(OSError):
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    with contextlib.suppress(OSError, IndexError):
+                        with open(f"/proc/{entry}/stat", "rb") as stat:
+                            if stat.read().rsplit(b")", 1)[1].split()[1] == master:
+                                found.add(int(entry))
+        return found
+
     def _signal(self, sig: int) -> None:
         if self._process is not None and self._process.returncode is None:
             self._process.send_signal(sig)
+
+    async def _group_gone(self, timeout: float = 1.0) -> None:
+        """Wait (briefly) until no process of nginx's group is running; zombies hold no sockets,
+        and may never be reaped when we are PID 1, so they do not count."""
+        if self._process is None:
+            return
+        deadline = asyncio.get_running_loop().time() + timeout
+        while _group_running(self._process.pid) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
 
     def _kill_group(self, sig: int) -> None:
         if self._process is not None:
@@ -201,6 +247,35 @@ class NginxProcess:
                 path.unlink(missing_ok=True)
 
 
+def _group_running(pgid: int) -> bool:
+    """Whether a live (not zombie) process of the group is left, from /proc (False without it)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return False
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+def _titles(pids: Iterable[int]) -> dict[int, str]:
+    """The process titles of those of `pids` that still exist ("" for a zombie)."""
+    titles = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                titles[pid] = cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    return titles
+
+
 def _chmod(path: Path, mode: int) -> None:
     """Best effort: a mounted volume's root may belong to someone else (e.g. root for an emptyDir)."""
     with contextlib.suppress(PermissionError):
@@ -212,9 +287,15 @@ def _write_private(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data)
-    finally:
+        view = memoryview(data)
+        while view:  # a full disk or a file-size limit first shortens a write, then fails the next
+            view = view[os.write(fd, view):]
+    except BaseException:
         os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    os.close(fd)
     os.replace(temporary, path)
 
 

@@ -1,0 +1,37 @@
+"""The fault suite: real nginx in folder mode, one controller per test (faults leave marks)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults import harness
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if shutil.which("nginx") is None:
+        skip = pytest.mark.skip(reason="nginx is not installed")
+        for item in items:
+            if "tests/faults/" in str(item.path).replace("\\", "/"):
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scratch() -> Iterator[None]:
+    yield
+    harness.remove_scratch_dirs()
+
+
+@pytest.fixture(scope="session")
+def echo() -> Iterator[harness.EchoBackend]:
+    backend = harness.EchoBackend("echo")
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def folder() -> Path:
+    return harness.scratch_dir("manifests")
