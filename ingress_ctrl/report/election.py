@@ -33,6 +33,7 @@ class LeaseElection:
         self.duration = duration
         self.renew_every = max(duration / 3, 0.2)
         self.is_leader = False
+        self.saw_other_leader = False  # whether another replica held the Lease while we watched
         self._observed: tuple[Any, float] | None = None  # (holder, renewTime) and when we saw it change
         self._callbacks: list[Callable[[], Awaitable[None]]] = []
 
@@ -68,6 +69,8 @@ class LeaseElection:
             return self._set_leader(True)
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity")
+        if holder and holder != self.identity:
+            self.saw_other_leader = True
         record = (holder, spec.get("renewTime"))
         if self._observed is None or self._observed[0] != record:
             self._observed = (record, now)

@@ -2,9 +2,9 @@
 
 One event per change, not per reload: `Sync` when a new generation of an Ingress goes live,
 `Rejected` when the reason changes, `ReloadFailed` once per refused config version. `Sync` and
-`Rejected` come from the leader only (every replica would say the same), and a replica that
-becomes leader reports what it has not reported yet; `ReloadFailed` comes from any replica,
-since each runs its own nginx.
+`Rejected` come from the leader only (every replica would say the same); the first leader since
+start reports what was live before it won, one that takes over from another leader does not
+repeat it. `ReloadFailed` comes from any replica, since each runs its own nginx.
 """
 
 from __future__ import annotations
@@ -36,9 +36,17 @@ class EventReporter:
         self._last: SyncResult | None = None
 
     async def refresh(self) -> None:
-        """On becoming the leader: report what the last live config holds and was not reported yet."""
-        if self._last is not None:
-            await self(self._last)
+        """On becoming the leader. Taking over from another leader, which reported what is live
+        already: remember it as reported, without events. First leader since start: report it."""
+        if self._last is None:
+            return
+        if self.election.saw_other_leader:
+            snapshot = self.store.snapshot()
+            for key in self._last.translation.served:
+                self._synced[key] = _generation(snapshot.get("Ingress", key.namespace, key.name))
+            self._rejected.update(_rejections(self._last))
+            return
+        await self(self._last)
 
     async def __call__(self, result: SyncResult) -> None:
         if result.live:
@@ -55,10 +63,7 @@ class EventReporter:
         for key in changed if leader else ():  # a follower reports nothing and so marks nothing
             self._synced[key] = _generation(snapshot.get("Ingress", key.namespace, key.name))
             await self._emit(key, "Normal", "Sync", f"Configuration {result.rendered.version} is live")
-        reasons: dict[ObjectKey, str] = {}
-        for problem in result.translation.problems:
-            if problem.rejected and problem.object.kind == "Ingress":
-                reasons.setdefault(problem.object, f"{problem.field}: {problem.reason}")
+        reasons = _rejections(result)
         for key, reason in sorted(reasons.items()):
             if leader and self._rejected.get(key) != reason:
                 self._rejected[key] = reason
@@ -84,6 +89,15 @@ class EventReporter:
             await self.api.request("POST", resource_path(EVENT, key.namespace), event)
         except ApiError as error:
             log.warning("could not post event %s on %s: %s", reason, key, error)
+
+
+def _rejections(result: SyncResult) -> dict[ObjectKey, str]:
+    """Why each rejected Ingress was left out (its first reason)."""
+    reasons: dict[ObjectKey, str] = {}
+    for problem in result.translation.problems:
+        if problem.rejected and problem.object.kind == "Ingress":
+            reasons.setdefault(problem.object, f"{problem.field}: {problem.reason}")
+    return reasons
 
 
 def _generation(ingress: Any) -> Any:
