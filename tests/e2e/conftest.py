@@ -4,12 +4,19 @@ for manifest folders. Each module starts its own `ingress-ctrl serve` (see suppo
 from __future__ import annotations
 
 import importlib.util
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# tests/e2e is not a package, so pytest does not put the repository root on sys.path for it (it does
+# for tests/kube and tests/faults); do it here so that `tests.support` imports under a bare `pytest`.
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from tests.support.nginx import skip_without_nginx  # noqa: E402
 
 # Load support.py under a unique name: test folders without __init__.py share one module namespace.
 _spec = importlib.util.spec_from_file_location("e2e_support", Path(__file__).with_name("support.py"))
@@ -20,11 +27,7 @@ _spec.loader.exec_module(support)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if shutil.which("nginx") is None:
-        skip = pytest.mark.skip(reason="nginx is not installed")
-        for item in items:
-            if "tests/e2e/" in str(item.path).replace("\\", "/"):
-                item.add_marker(skip)
+    skip_without_nginx(items, "tests/e2e/")
 
 
 @pytest.fixture(scope="session")

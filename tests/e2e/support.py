@@ -7,136 +7,49 @@ Loaded by conftest.py as the module `e2e_support` (a unique name, so it never cl
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
 import datetime
-import http.client
-import importlib.util
-import json
 import os
 import re
-import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
-import tempfile
-import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from aiohttp import web
+
+from tests.support.backends import EchoBackends
+from tests.support.certs import self_signed
+from tests.support.controller import HealthPort, listener_args, process_alive, terminate, wait_ready
+from tests.support.files import ScratchDirs, write_atomic
+from tests.support.http_client import EchoReply, exchange
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTROLLER = "k8s.io/ingress-ctrl"
 DEFAULT_CERT_CN = "ingress-ctrl default certificate"
 
 
-# --- ports ---------------------------------------------------------------------------------------
-
-_handed_out: set[int] = set()
-
-
-def free_port(addresses: Sequence[str] = ("127.0.0.1",)) -> int:
-    """A TCP port free on every one of `addresses` right now (and not handed out before)."""
-    def family(address: str) -> socket.AddressFamily:
-        return socket.AF_INET6 if ":" in address else socket.AF_INET
-
-    for _ in range(200):
-        with socket.socket(family(addresses[0])) as probe:
-            probe.bind((addresses[0], 0))
-            port = probe.getsockname()[1]
-        if port in _handed_out:
-            continue
-        sockets = []
-        try:
-            for address in addresses:
-                sock = socket.socket(family(address))
-                sockets.append(sock)
-                sock.bind((address, port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        _handed_out.add(port)
-        return port
-    raise RuntimeError("no free port")
-
-
 # --- echo backends ----------------------------------------------------------------------------------
 
-def _load_echo_module() -> Any:
-    spec = importlib.util.spec_from_file_location("_e2e_echo_backend", REPO_ROOT / "examples" / "echo_backend.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-echo_backend = _load_echo_module()
-
-
-class Backends:
+class Backends(EchoBackends):
     """Echo backends (examples/echo_backend.make_app) on one event loop in a background thread."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="e2e-backends", daemon=True)
-        self._thread.start()
-        self._runners: list[web.AppRunner] = []
+        super().__init__("e2e-backends")
 
     def start(self, name: str, addresses: Sequence[str] = ("127.0.0.1",), port: int | None = None) -> int:
         """Serve a backend called `name` on `addresses` (one shared port); returns the port."""
-        port = port or free_port(addresses)
-        asyncio.run_coroutine_threadsafe(self._start(name, addresses, port), self.loop).result(10)
-        return port
-
-    async def _start(self, name: str, addresses: Sequence[str], port: int) -> None:
-        runner = web.AppRunner(echo_backend.make_app(name), access_log=None)
-        await runner.setup()
-        self._runners.append(runner)
-        for address in addresses:
-            await web.TCPSite(runner, address, port).start()
-
-    def close(self) -> None:
-        async def cleanup() -> None:
-            for runner in self._runners:
-                await runner.cleanup()
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
+        return self.serve(name, addresses, port or free_port(addresses))
 
 
 # --- HTTP(S) clients ---------------------------------------------------------------------------------
 
-@dataclasses.dataclass
-class Reply:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-    certificate: Any = None  # cryptography x509.Certificate served over TLS
-
-    @property
-    def data(self) -> dict[str, Any] | None:
-        """The echo backend's JSON answer, or None if something else answered."""
-        if not self.headers.get("Content-Type", "").startswith("application/json"):
-            return None
-        return json.loads(self.body)
-
-    @property
-    def backend(self) -> str | None:
-        data = self.data
-        return data["backend"] if data else None
-
+class Reply(EchoReply):
     @property
     def seen_headers(self) -> dict[str, str]:
         """Headers as the backend received them, with lower-case names."""
@@ -148,21 +61,6 @@ class Reply:
         return f"Reply({self.status}, {self.body[:300]!r})"
 
 
-class _TLSConnection(http.client.HTTPConnection):
-    """HTTPS to 127.0.0.1 with an explicit SNI name, no verification (we inspect the cert)."""
-
-    def __init__(self, host: str, port: int, sni: str | None, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self.sni = sni
-
-    def connect(self) -> None:
-        super().connect()
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        self.sock = context.wrap_socket(self.sock, server_hostname=self.sni)
-
-
 def request(port: int, path: str = "/", host: str | None = "example.com", method: str = "GET",
             body: bytes | None = None, headers: dict[str, str] | None = None, *, tls: bool = False,
             sni: str | None = None, timeout: float = 10.0) -> Reply:
@@ -170,22 +68,7 @@ def request(port: int, path: str = "/", host: str | None = "example.com", method
     all_headers = dict(headers or {})
     if host is not None:
         all_headers["Host"] = host
-    if tls:
-        connection: http.client.HTTPConnection = _TLSConnection("127.0.0.1", port, sni, timeout)
-    else:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        certificate = None
-        if tls:
-            from cryptography import x509
-            connection.connect()
-            der = connection.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
-            certificate = x509.load_der_x509_certificate(der)
-        connection.request(method, path, body=body, headers=all_headers)
-        response = connection.getresponse()
-        return Reply(response.status, response.headers, response.read(), certificate)
-    finally:
-        connection.close()
+    return Reply(*exchange(port, method, path, all_headers, body, tls=tls, sni=sni, timeout=timeout))
 
 
 def raw_request(port: int, data: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -221,46 +104,13 @@ def dns_names(certificate: Any) -> list[str]:
     return extension.value.get_values_for_type(x509.DNSName)
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.05, what: str = "condition") -> Any:
-    """Poll `check` until it returns something truthy; fail with its last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = check()
-        except (OSError, http.client.HTTPException) as error:
-            last = error
-        else:
-            if last:
-                return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s; last value: {last!r}")
-        time.sleep(interval)
-
-
 # --- certificates ----------------------------------------------------------------------------------
 
 def make_certificate(common: str, hosts: Sequence[str], expired: bool = False) -> tuple[bytes, bytes]:
     """A self-signed certificate for `hosts` (SAN) and its key, both PEM."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=60))
-        .not_valid_after(now + datetime.timedelta(days=-1 if expired else 30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return (certificate.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    certificate, key, _ = self_signed(common, hosts, datetime.timedelta(days=-60),
+                                      datetime.timedelta(days=-1 if expired else 30))
+    return certificate, key
 
 
 # --- manifests -------------------------------------------------------------------------------------
@@ -360,31 +210,25 @@ def write_manifests(folder: Path, filename: str, objects: Iterable[dict[str, Any
 
 
 def write_text(target: Path, text: str) -> None:
-    temporary = target.with_name(f".{target.name}.tmp")  # hidden: never read as a manifest
-    temporary.write_text(text)
-    os.replace(temporary, target)
+    write_atomic(target, text)
 
 
 # --- the controller process ------------------------------------------------------------------------
 
-_scratch: list[Path] = []
+_scratch = ScratchDirs("ictl-e2e")
 
 
 def scratch_dir(prefix: str) -> Path:
     """A fresh directory under /tmp whose path is valid for --state-dir, traversable by nginx
     workers (which run as nobody); removed by `remove_scratch_dirs` at the end of the session."""
-    path = Path(tempfile.mkdtemp(prefix=f"ictl-e2e-{prefix}-", dir="/tmp"))
-    path.chmod(0o755)
-    _scratch.append(path)
-    return path
+    return _scratch.make(prefix)
 
 
 def remove_scratch_dirs() -> None:
-    while _scratch:
-        shutil.rmtree(_scratch.pop(), ignore_errors=True)
+    _scratch.remove_all()
 
 
-class Controller:
+class Controller(HealthPort):
     """`python -m ingress_ctrl serve` as a subprocess on loopback ports picked at random."""
 
     def __init__(self, manifests: Path, args: Sequence[str] = (), debounce: float = 0.05, state_dir: Path | None = None) -> None:
@@ -396,9 +240,8 @@ class Controller:
         self.stdout_path = self.workdir / "stdout.log"
         self.command = [
             sys.executable, "-m", "ingress_ctrl", "serve", "--manifests", str(manifests),
-            "--http-port", str(self.http_port), "--https-port", str(self.https_port),
-            "--healthz-port", str(self.healthz_port), "--listen-address", "127.0.0.1",
-            "--state-dir", str(self.state_dir), "--access-log", "off", "--sync-debounce", str(debounce),
+            *listener_args(self.http_port, self.https_port, self.healthz_port, self.state_dir),
+            "--sync-debounce", str(debounce),
             *args,
         ]
         self.process: subprocess.Popen[bytes] | None = None
@@ -406,35 +249,8 @@ class Controller:
     def start(self, timeout: float = 30.0) -> Controller:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"controller exited with {self.process.returncode} before ready:\n{self.stderr()}")
-            if self.healthz("/readyz")[0] == 200:
-                return self
-            time.sleep(0.05)
-        self.kill()
-        raise AssertionError(f"controller not ready within {timeout}s:\n{self.stderr()}")
-
-    def healthz(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.healthz_port}{path}", timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-        except OSError:
-            return 0, ""
-
-    def metrics(self) -> dict[str, float]:
-        """`/metrics` as `{'name{labels}': value}`."""
-        status, text = self.healthz("/metrics")
-        assert status == 200, text
-        values = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                values[name] = float(value)
-        return values
+        wait_ready(self.process, lambda: self.healthz("/readyz")[0], timeout, self.stderr, self.kill, " before ready")
+        return self
 
     def reloads(self) -> float:
         return self.metrics()['ingress_ctrl_nginx_reloads_total{result="success"}']
@@ -468,14 +284,7 @@ class Controller:
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM; returns the exit code (and kills it if it does not exit in time)."""
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise AssertionError(f"controller did not exit within {timeout}s of SIGTERM")
-        return self.process.returncode
+        return terminate(self.process, timeout, self.kill)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -492,15 +301,6 @@ class Controller:
         except (OSError, ValueError):
             return False
         return process_alive(pid)
-
-
-def process_alive(pid: int) -> bool:
-    """True unless `pid` is gone or a zombie (an orphan may wait a while to be reaped)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 @contextlib.contextmanager

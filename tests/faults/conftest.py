@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.faults import harness
+from tests.support.nginx import skip_without_nginx
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if shutil.which("nginx") is None:
-        skip = pytest.mark.skip(reason="nginx is not installed")
-        for item in items:
-            if "tests/faults/" in str(item.path).replace("\\", "/"):
-                item.add_marker(skip)
+    skip_without_nginx(items, "tests/faults/")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,6 +1,6 @@
 """Helpers of the fault suite: echo backends in child processes, `ingress-ctrl serve` with real
 nginx in folder mode, manifests, an nginx wrapper that can be told to refuse configs, and small
-HTTP clients. Self-contained on purpose (tests/e2e is another suite with its own helpers).
+HTTP clients. What the suites share (ports, polling, controller plumbing) is in tests/support.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support import polling
+from tests.support.controller import HealthPort, listener_args, terminate, wait_ready
+from tests.support.controller import process_alive  # noqa: F401  (re-exported: the tests use h.process_alive)
+from tests.support.files import ScratchDirs, write_atomic
+from tests.support.http_client import exchange
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -31,49 +34,21 @@ RELOADS_FAILED = 'ingress_ctrl_nginx_reloads_total{result="failure"}'
 LAST_RELOAD_OK = "ingress_ctrl_config_last_reload_successful"
 RESTARTS = "ingress_ctrl_nginx_restarts_total"
 
-_handed_out: set[int] = set()
-_scratch: list[Path] = []
-
-
-def free_port() -> int:
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-    raise RuntimeError("no free port")
+_scratch = ScratchDirs("ictl-faults")
 
 
 def scratch_dir(prefix: str) -> Path:
     """A fresh directory under /tmp whose path is valid for --state-dir and that nginx workers
     (which run as nobody) can traverse."""
-    path = Path(tempfile.mkdtemp(prefix=f"ictl-faults-{prefix}-", dir="/tmp"))
-    path.chmod(0o755)
-    _scratch.append(path)
-    return path
+    return _scratch.make(prefix)
 
 
 def remove_scratch_dirs() -> None:
-    while _scratch:
-        shutil.rmtree(_scratch.pop(), ignore_errors=True)
+    _scratch.remove_all()
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = check()
-        except (OSError, http.client.HTTPException) as error:
-            last = error
-        else:
-            if last:
-                return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s; last value: {last!r}")
-        time.sleep(interval)
+    return polling.wait_until(check, timeout, interval, what)
 
 
 # --- backends -------------------------------------------------------------------------------------
@@ -146,10 +121,8 @@ def ingress(name: str, *rules: dict[str, Any], annotations: dict[str, str] | Non
 def write_manifests(folder: Path, filename: str, objects: Iterable[dict[str, Any]]) -> Path:
     """Multi-document YAML, written through a hidden temporary file and a rename."""
     target = folder / filename
-    temporary = folder / f".{filename}.tmp"
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    temporary.write_text(yaml.dump_all(list(objects), Dumper=dumper, sort_keys=False))
-    os.replace(temporary, target)
+    write_atomic(target, yaml.dump_all(list(objects), Dumper=dumper, sort_keys=False))
     return target
 
 
@@ -178,13 +151,8 @@ exec {NGINX} "$@"
 
 def get(port: int, path: str = "/", host: str = "example.com", timeout: float = 10.0) -> tuple[int, bytes]:
     """One GET on a fresh connection; (status, body)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path, headers={"Host": host})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+    status, _, body, _ = exchange(port, "GET", path, {"Host": host}, timeout=timeout)
+    return status, body
 
 
 def backend_of(port: int, path: str = "/", host: str = "example.com") -> str | int:
@@ -214,7 +182,7 @@ class NoAnswer(int):
 
 # --- the controller -------------------------------------------------------------------------------
 
-class Controller:
+class Controller(HealthPort):
     """`python -m ingress_ctrl serve` as a child process on loopback ports."""
 
     def __init__(self, manifests: Path, *, state_dir: Path | None = None, nginx_binary: str = NGINX,
@@ -226,9 +194,8 @@ class Controller:
         self.log_path = self.workdir / "stderr.log"
         self.command = [
             sys.executable, "-m", "ingress_ctrl", "serve", "--manifests", str(manifests),
-            "--http-port", str(self.http_port), "--https-port", str(self.https_port),
-            "--healthz-port", str(self.healthz_port), "--listen-address", "127.0.0.1",
-            "--state-dir", str(self.state_dir), "--access-log", "off", "--nginx-binary", nginx_binary,
+            *listener_args(self.http_port, self.https_port, self.healthz_port, self.state_dir),
+            "--nginx-binary", nginx_binary,
             "--shutdown-grace-period", str(grace), "--worker-shutdown-timeout", "30s",
             "--sync-debounce", "0.05", *args,
         ]
@@ -238,15 +205,8 @@ class Controller:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                                             stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"controller exited with {self.process.returncode}:\n{self.log()}")
-            if self.healthz("/readyz")[0] == 200:
-                return self
-            time.sleep(0.05)
-        self.kill()
-        raise AssertionError(f"controller not ready within {timeout}s:\n{self.log()}")
+        wait_ready(self.process, lambda: self.healthz("/readyz")[0], timeout, self.log, self.kill)
+        return self
 
     @property
     def pid(self) -> int:
@@ -262,25 +222,6 @@ class Controller:
             match = re.search(f"^.*(?:{pattern}).*$", self.log()[after:], re.MULTILINE)
             return match.group(0) if match else None
         return wait_until(find, timeout, what=f"log line matching {pattern!r}")
-
-    def healthz(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.healthz_port}{path}", timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-        except OSError:
-            return 0, ""
-
-    def metrics(self) -> dict[str, float]:
-        status, text = self.healthz("/metrics")
-        assert status == 200, text
-        values = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                values[name] = float(value)
-        return values
 
     def metric(self, name: str) -> float:
         return self.metrics()[name]
@@ -303,14 +244,7 @@ class Controller:
     def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM; the exit code."""
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise AssertionError(f"controller did not exit within {timeout}s of SIGTERM:\n{self.log()[-3000:]}")
-        return self.process.returncode
+        return terminate(self.process, timeout, self.kill, lambda: f":\n{self.log()[-3000:]}")
 
     def kill(self) -> None:
         """Hard cleanup after a failed test: the controller and any nginx it left behind."""
@@ -320,15 +254,6 @@ class Controller:
         if self.nginx_pid():
             with contextlib.suppress(OSError):
                 os.killpg(self.nginx_pid(), signal.SIGKILL)
-
-
-def process_alive(pid: int) -> bool:
-    """True unless `pid` is gone or a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
 
 
 def children_of(pid: int) -> list[int]:

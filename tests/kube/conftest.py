@@ -11,14 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.kube import support
+from tests.support.nginx import skip_without_nginx
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if shutil.which("nginx") is None:
-        skip = pytest.mark.skip(reason="nginx is not installed")
-        for item in items:
-            if "tests/kube/" in str(item.path).replace("\\", "/"):
-                item.add_marker(skip)
+    skip_without_nginx(items, "tests/kube/")
 
 
 class World:

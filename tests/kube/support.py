@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime
 import http.client
-import importlib.util
 import json
 import os
 import re
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -30,9 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import kmock
-from aiohttp import web
 
 from tests.kube import k8semu
+from tests.support.backends import EchoBackends
+from tests.support.certs import self_signed
+from tests.support.controller import healthz, listener_args
+from tests.support.http_client import EchoReply, exchange
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTROLLER = "k8s.io/ingress-ctrl"
@@ -78,34 +79,6 @@ def stays(check: Callable[[], Any], duration: float, interval: float = 0.2, what
         result = check()
         assert result, f"{what or check} stopped holding: {result!r}"
         time.sleep(interval)
-
-
-# --- ports -----------------------------------------------------------------------------------------
-
-_handed_out: set[int] = set()
-
-
-def free_port(addresses: Sequence[str] = ("127.0.0.1",)) -> int:
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind((addresses[0], 0))
-            port = probe.getsockname()[1]
-        if port in _handed_out:
-            continue
-        sockets = []
-        try:
-            for address in addresses:
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind((address, port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        _handed_out.add(port)
-        return port
-    raise RuntimeError("no free port")
 
 
 # --- the API emulator, in a thread -------------------------------------------------------------------
@@ -333,89 +306,24 @@ def tls_secret(namespace: str, name: str, pem_cert: bytes, pem_key: bytes) -> di
 
 def certificate(common_name: str, hosts: Sequence[str]) -> tuple[bytes, bytes, int]:
     """A self-signed certificate for `hosts`: (cert PEM, key PEM, serial number)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    serial = x509.random_serial_number()
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(serial)
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()),
-            serial)
+    return self_signed(common_name, hosts, datetime.timedelta(days=-1), datetime.timedelta(days=30))
 
 
 # --- echo backends --------------------------------------------------------------------------------------
 
-def _load_echo_module() -> Any:
-    spec = importlib.util.spec_from_file_location("_kube_echo_backend", REPO_ROOT / "examples" / "echo_backend.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-echo_backend = _load_echo_module()
-
-
-class Backends:
+class Backends(EchoBackends):
     """Echo backends (examples/echo_backend.make_app) on one event loop in a background thread."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="kube-backends", daemon=True)
-        self._thread.start()
-        self._runners: list[web.AppRunner] = []
+        super().__init__("kube-backends")
 
     def start(self, name: str, address: str, port: int | None = None) -> int:
-        port = port or free_port([address])
-        asyncio.run_coroutine_threadsafe(self._start(name, address, port), self.loop).result(10)
-        return port
-
-    async def _start(self, name: str, address: str, port: int) -> None:
-        runner = web.AppRunner(echo_backend.make_app(name), access_log=None)
-        await runner.setup()
-        self._runners.append(runner)
-        await web.TCPSite(runner, address, port).start()
-
-    def close(self) -> None:
-        async def cleanup() -> None:
-            for runner in self._runners:
-                await runner.cleanup()
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
+        return self.serve(name, [address], port or free_port([address]))
 
 
 # --- HTTP(S) through nginx ------------------------------------------------------------------------------
 
-@dataclasses.dataclass
-class Reply:
-    status: int
-    headers: Any
-    body: bytes
-    certificate: Any = None
-
-    @property
-    def data(self) -> dict[str, Any] | None:
-        if not self.headers.get("Content-Type", "").startswith("application/json"):
-            return None
-        return json.loads(self.body)
-
-    @property
-    def backend(self) -> str | None:
-        data = self.data
-        return data["backend"] if data else None
-
+class Reply(EchoReply):
     @property
     def address(self) -> str | None:
         data = self.data
@@ -425,37 +333,10 @@ class Reply:
         return f"Reply({self.status}, {self.body[:200]!r})"
 
 
-class _TLSConnection(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, sni: str | None, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self.sni = sni
-
-    def connect(self) -> None:
-        super().connect()
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        self.sock = context.wrap_socket(self.sock, server_hostname=self.sni)
-
-
 def get(port: int, host: str, path: str = "/", tls: bool = False, timeout: float = 10.0) -> Reply:
     """One request on a fresh connection to 127.0.0.1:`port` with this Host (and SNI for TLS)."""
-    if tls:
-        connection: http.client.HTTPConnection = _TLSConnection("127.0.0.1", port, host, timeout)
-    else:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        certificate = None
-        if tls:
-            from cryptography import x509
-            connection.connect()
-            der = connection.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
-            certificate = x509.load_der_x509_certificate(der)
-        connection.request("GET", path, headers={"Host": host, "Connection": "close"})
-        response = connection.getresponse()
-        return Reply(response.status, response.headers, response.read(), certificate)
-    finally:
-        connection.close()
+    return Reply(*exchange(port, "GET", path, {"Host": host, "Connection": "close"}, tls=tls, sni=host,
+                           timeout=timeout))
 
 
 # --- metrics -------------------------------------------------------------------------------------------
@@ -492,9 +373,8 @@ class Controller:
         self.http_port, self.https_port, self.healthz_port = free_port(), free_port(), free_port()
         self.args = [
             sys.executable, "-m", "ingress_ctrl", "run",
-            "--http-port", str(self.http_port), "--https-port", str(self.https_port),
-            "--healthz-port", str(self.healthz_port), "--listen-address", "127.0.0.1",
-            "--state-dir", str(self.state_dir), "--access-log", "off", "--worker-shutdown-timeout", "1s",
+            *listener_args(self.http_port, self.https_port, self.healthz_port, self.state_dir),
+            "--worker-shutdown-timeout", "1s",
             "--sync-debounce", "0.05", "--election-ttl", "2", "--resync-period", "2",
             *(["--nginx-binary", nginx_binary] if nginx_binary else []),
             *extra,
@@ -525,13 +405,7 @@ class Controller:
             raise AssertionError(f"{error}\n--- log ---\n{self.log_tail()}") from None
 
     def healthz(self, path: str) -> int:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.healthz_port}{path}", timeout=5) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
-        except OSError:
-            return 0
+        return healthz(self.healthz_port, path)[0]
 
     def metrics(self) -> dict[str, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.healthz_port}/metrics", timeout=5) as response:
