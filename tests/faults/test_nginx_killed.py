@@ -1,6 +1,6 @@
 """nginx's master killed with SIGKILL: its orphaned workers are cleared, it is started again with
 the last good config, `/healthz` says so while it is down, and traffic is back within 2 s
-(asserted with a generous 5 s; the measured figure is printed and in docs/reliability-faults.md)."""
+(asserted with a generous 5 s; the measured figure is printed and in docs/reliability.md)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Zero non-2xx answers, and zero failures for a client that retries an idempotent request once
 when a kept-alive connection is closed under it. The raw socket errors a non-retrying client
 sees are printed, not asserted (nginx closes idle keep-alive connections on every reload);
-scripts/reload_under_load.py runs the full 50 changes and docs/reliability-faults.md has the
+scripts/reload_under_load.py runs the full 50 changes and docs/reliability.md has the
 figures."""
 
 from __future__ import annotations
