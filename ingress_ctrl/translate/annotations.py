@@ -57,8 +57,8 @@ def parse(annotations: Mapping[str, Any]) -> tuple[LocationOptions, list[tuple[s
     """
     values: dict[str, Any] = {}
     warnings: list[tuple[str, str]] = []
-    for key in sorted(annotations):
-        if not isinstance(key, str) or not key.startswith(PREFIX):
+    for key in sorted(k for k in annotations if isinstance(k, str)):  # YAML allows other key types
+        if not key.startswith(PREFIX):
             continue
         suffix = key[len(PREFIX):]
         field = f"metadata.annotations[{key!r}]"

@@ -20,7 +20,7 @@ from ingress_ctrl.translate.model import UNAVAILABLE, Backend, Endpoint, Problem
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ServiceBackend:
     """A validated `backend.service` of an Ingress: a Service and a port by number or name."""
 
@@ -59,63 +59,108 @@ class BackendResolver:
             service = labels.get(SERVICE_NAME_LABEL) if isinstance(labels, Mapping) else None
             if isinstance(service, str):
                 self._slices[(namespace, service)].append((ObjectKey("EndpointSlice", namespace, name), obj))
-        self._cache: dict[ServiceBackend, tuple[Backend, str | None]] = {}
+        self._services = snapshot.of("Service")
+        self._endpoints_v1 = snapshot.of("Endpoints")
+        self._cache: dict[ServiceBackend, Resolution] = {}
         self.upstreams: dict[str, Upstream] = {}
         self.problems: set[Problem] = set()  # about Services and endpoint objects, not Ingresses
 
     def resolve(self, ref: ServiceBackend) -> tuple[Backend, str | None]:
-        """The Backend for `ref`, and why it answers 503 when it does."""
-        if ref not in self._cache:
-            self._cache[ref] = self._resolve(ref)
-        return self._cache[ref]
+        """The Backend for `ref`, and why it answers 503 when it does (the same tuple object for as
+        long as the Service and its endpoint objects stay the same ones, across syncs)."""
+        resolution = self._cache.get(ref)
+        if resolution is None:
+            slices = self._slices.get((ref.namespace, ref.name), ())
+            inputs = (self._services.get((ref.namespace, ref.name)), *(obj for _, obj in slices),
+                      None if slices else self._endpoints_v1.get((ref.namespace, ref.name)))
+            resolution = RESOLUTIONS(ref, inputs, lambda: self._resolve(ref, slices))
+            self._cache[ref] = resolution
+            if resolution.upstream is not None:
+                self.upstreams[resolution.upstream.name] = resolution.upstream
+            self.problems.update(resolution.problems)
+        return resolution.result
 
-    def _resolve(self, ref: ServiceBackend) -> tuple[Backend, str | None]:
-        service = self._snapshot.get("Service", ref.namespace, ref.name)
+    def _resolve(self, ref: ServiceBackend, slices: Any) -> Resolution:
+        problems: list[Problem] = []
+
+        def unavailable(why: str) -> Resolution:
+            return Resolution((UNAVAILABLE, why), None, tuple(problems))
+
+        service = self._services.get((ref.namespace, ref.name))
         if service is None:
-            return UNAVAILABLE, f"Service {ref.namespace}/{ref.name} not found"
+            return unavailable(f"Service {ref.namespace}/{ref.name} not found")
         try:
             spec = SERVICE_SPECS(service)
         except Invalid as error:
-            self.problems.add(Problem(ObjectKey("Service", ref.namespace, ref.name), error.field, error.reason))
-            return UNAVAILABLE, f"Service {ref.namespace}/{ref.name}: {error.field}: {error.reason}"
+            problems.append(Problem(ObjectKey("Service", ref.namespace, ref.name), error.field, error.reason))
+            return unavailable(f"Service {ref.namespace}/{ref.name}: {error.field}: {error.reason}")
         port = next(((number, name) for number, name in spec.ports if ref.port in (number, name)), None)
         if spec.external_name is not None:
             number = port[0] if port else ref.port if isinstance(ref.port, int) else None
             if number is None:
-                return UNAVAILABLE, f"Service {ref.namespace}/{ref.name} has no port named {ref.port!r}"
-            return Backend(external_host=spec.external_name, external_port=number), None
+                return unavailable(f"Service {ref.namespace}/{ref.name} has no port named {ref.port!r}")
+            return Resolution((Backend(external_host=spec.external_name, external_port=number), None), None, ())
         if port is None:
-            return UNAVAILABLE, f"Service {ref.namespace}/{ref.name} has no port {ref.port}"
+            return unavailable(f"Service {ref.namespace}/{ref.name} has no port {ref.port}")
         number, port_name = port
-        endpoints = self._endpoints(ref, port_name)
+        endpoints = self._endpoints(ref, port_name, slices, problems)
         if not endpoints:
-            return UNAVAILABLE, f"Service {ref.namespace}/{ref.name} port {ref.port} has no ready endpoints"
+            return unavailable(f"Service {ref.namespace}/{ref.name} port {ref.port} has no ready endpoints")
         name = f"{ref.namespace}_{ref.name}_{number}"
-        self.upstreams[name] = Upstream(name, tuple(sorted(endpoints)))
-        return Backend(upstream=name), None
+        return Resolution((Backend(upstream=name), None), Upstream(name, tuple(sorted(endpoints))), tuple(problems))
 
-    def _endpoints(self, ref: ServiceBackend, port_name: str) -> set[Endpoint]:
-        slices = self._slices.get((ref.namespace, ref.name))
+    def _endpoints(self, ref: ServiceBackend, port_name: str, slices: Any, problems: list[Problem]) -> set[Endpoint]:
         if slices:
             found: set[Endpoint] = set()
             for key, obj in slices:
-                found |= self._guarded(key, SLICE_ENDPOINTS, obj).get(port_name, frozenset())
+                found |= _guarded(key, SLICE_ENDPOINTS, obj, problems).get(port_name, frozenset())
             return found
-        endpoints = self._snapshot.get("Endpoints", ref.namespace, ref.name)
+        endpoints = self._endpoints_v1.get((ref.namespace, ref.name))
         if endpoints is None:
             return set()
         key = ObjectKey("Endpoints", ref.namespace, ref.name)
-        return set(self._guarded(key, V1_ENDPOINTS, endpoints).get(port_name, frozenset()))
-
-    def _guarded(self, key: ObjectKey, read: IdentityMemo[dict[str, frozenset[Endpoint]]], obj: Any) -> dict[str, frozenset[Endpoint]]:
-        try:
-            return read(obj)
-        except Invalid as error:
-            self.problems.add(Problem(key, error.field, error.reason, rejected=True))
-            return {}
+        return set(_guarded(key, V1_ENDPOINTS, endpoints, problems).get(port_name, frozenset()))
 
 
-@dataclasses.dataclass(frozen=True)
+def _guarded(key: ObjectKey, read: IdentityMemo[dict[str, frozenset[Endpoint]]], obj: Any,
+             problems: list[Problem]) -> dict[str, frozenset[Endpoint]]:
+    try:
+        return read(obj)
+    except Invalid as error:
+        problems.append(Problem(key, error.field, error.reason, rejected=True))
+        return {}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Resolution:
+    """What one ServiceBackend resolves to: (Backend, why it answers 503), its upstream, and the
+    problems found in the Service and endpoint objects on the way."""
+
+    result: tuple[Backend, str | None]
+    upstream: Upstream | None
+    problems: tuple[Problem, ...]
+
+
+class ResolutionMemo:
+    """Resolutions remembered across syncs, per ServiceBackend, while its input objects (the
+    Service, its EndpointSlices or Endpoints) stay the very same objects (see memo.py)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[ServiceBackend, tuple[tuple[Any, ...], Resolution]] = {}
+        self._fresh: dict[ServiceBackend, tuple[tuple[Any, ...], Resolution]] = {}
+
+    def __call__(self, ref: ServiceBackend, inputs: tuple[Any, ...], compute: Any) -> Resolution:
+        entry = self._fresh.get(ref) or self._entries.get(ref)
+        if entry is None or len(entry[0]) != len(inputs) or any(a is not b for a, b in zip(entry[0], inputs)):
+            entry = (inputs, compute())
+        self._fresh[ref] = entry
+        return entry[1]
+
+    def new_round(self) -> None:
+        self._entries, self._fresh = self._fresh, {}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """What routing needs of a Service: its ports (number, name) and, if ExternalName, the host."""
 
@@ -176,3 +221,4 @@ def _v1_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Endpoint]]:
 SERVICE_SPECS = IdentityMemo(_service_spec)
 SLICE_ENDPOINTS = IdentityMemo(_slice_endpoints)
 V1_ENDPOINTS = IdentityMemo(_v1_endpoints)
+RESOLUTIONS = ResolutionMemo()

@@ -39,7 +39,7 @@ class ClassMatcher:
     def is_ours(self, ingress: Mapping[str, Any]) -> bool:
         class_name = _spec(ingress).get("ingressClassName")
         if class_name is not None:
-            return class_name in self._ours
+            return isinstance(class_name, str) and class_name in self._ours
         legacy = _annotations(ingress).get(LEGACY_CLASS_ANNOTATION)
         if legacy is not None:
             return legacy == self._settings.ingress_class

@@ -33,6 +33,8 @@ MAX_PATH_LENGTH = 1024
 
 
 def mapping(value: Any, field: str, *, optional: bool = False) -> Mapping[str, Any]:
+    if type(value) is dict:  # the common case, without the ABC check's cost
+        return value
     if value is None and optional:
         return {}
     if not isinstance(value, Mapping):
@@ -81,7 +83,7 @@ def host(value: Any, field: str) -> str:
     bare = text[2:] if text.startswith("*.") else text
     if len(text) > 253 or not DNS1123_SUBDOMAIN.match(bare):
         raise Invalid(field, f"{text!r} is not a valid host (DNS-1123 subdomain, optionally with a leading '*.')")
-    if _is_ip(bare):
+    if bare.replace(".", "").isdigit() and _is_ip(bare):  # only digits and dots can be an address here
         raise Invalid(field, f"{text!r} is an IP address; hosts must be DNS names")
     return text
 
@@ -119,9 +121,12 @@ def ip_address(value: Any, field: str) -> str:
     if _IPV4.match(text):  # the common case, without ipaddress's cost
         return text
     try:
-        return str(ipaddress.ip_address(text))
+        address = ipaddress.ip_address(text)
     except ValueError:
         raise Invalid(field, f"{text!r} is not an IP address") from None
+    if getattr(address, "scope_id", None) is not None:  # ipaddress takes any text after '%'
+        raise Invalid(field, f"{text!r} has a zone index; use an address without '%'")
+    return str(address)
 
 
 def _is_ip(text: str) -> bool:

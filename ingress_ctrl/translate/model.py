@@ -12,7 +12,7 @@ from typing import Literal
 from ingress_ctrl.state import ObjectKey
 
 
-@dataclasses.dataclass(frozen=True, order=True)
+@dataclasses.dataclass(frozen=True, order=True, slots=True)
 class Problem:
     """Something wrong with one object: which object, which field, why."""
 
@@ -26,13 +26,13 @@ class Problem:
         return f"{self.object}: {self.field}: {self.reason} ({verdict})"
 
 
-@dataclasses.dataclass(frozen=True, order=True)
+@dataclasses.dataclass(frozen=True, order=True, slots=True)
 class Endpoint:
     address: str  # a validated IPv4 or IPv6 address
     port: int
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Upstream:
     """One per Service port in use, shared by every Ingress that routes to it."""
 
@@ -40,7 +40,7 @@ class Upstream:
     endpoints: tuple[Endpoint, ...]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Backend:
     """Where a location sends requests: an upstream, an ExternalName host, or a fixed status."""
 
@@ -54,7 +54,7 @@ NOT_FOUND = Backend(status=404)
 UNAVAILABLE = Backend(status=503)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class LocationOptions:
     """Per-location knobs from annotations (see translate.annotations)."""
 
@@ -66,7 +66,7 @@ class LocationOptions:
     proxy_send_timeout: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Location:
     """`exact` is nginx `location = path`; `prefix` is a plain prefix location (path ends with /)."""
 
@@ -76,7 +76,7 @@ class Location:
     options: LocationOptions = LocationOptions()
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Certificate:
     """A certificate chain and its key, in one PEM file named by its content hash."""
 
@@ -87,7 +87,7 @@ class Certificate:
         return hashlib.sha256(self.pem).hexdigest()[:32]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ServerName:
     """An exact host, or `*.suffix`, which matches exactly one more DNS label."""
 
@@ -98,14 +98,14 @@ class ServerName:
         return self.host.startswith("*.")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Server:
     name: ServerName | None  # None: the default (catch-all) server
     locations: tuple[Location, ...]
     certificate: Certificate | None = None  # None: the default certificate
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Config:
     servers: tuple[Server, ...]
     default_server: Server
@@ -120,7 +120,7 @@ class Config:
         return tuple(found[k] for k in sorted(found))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Translation:
     config: Config
     problems: tuple[Problem, ...]

@@ -18,7 +18,7 @@ from ingress_ctrl.translate.model import LocationOptions
 PATH_TYPES = ("Exact", "Prefix", "ImplementationSpecific")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Route:
     """One path of one rule. `host` None means any host; prefix paths carry no trailing slash."""
 
@@ -29,14 +29,14 @@ class Route:
     field: str
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class TLSEntry:
     hosts: tuple[str, ...]
     secret: str | None
     field: str
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ParsedIngress:
     key: ObjectKey
     age: tuple[str, str, str]  # oldest first: creationTimestamp, then namespace/name

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from ingress_ctrl.translate.grammar import Invalid
 from ingress_ctrl.translate.model import Certificate
@@ -49,9 +51,11 @@ def _pem(crt_b64: str, key_b64: str) -> tuple[bytes, datetime.datetime]:
         chain = x509.load_pem_x509_certificates(crt_pem)
     except ValueError:
         raise Invalid("data.tls.crt", "is not a PEM certificate") from None
+    for index, cert in enumerate(chain):
+        _check_loadable(cert, "data.tls.crt" if index == 0 else f"data.tls.crt (certificate {index + 1} of the chain)")
     try:
         private_key = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise Invalid("data.tls.key", "is not an unencrypted PEM private key") from None
     public = serialization.PublicFormat.SubjectPublicKeyInfo
     encoding = serialization.Encoding.PEM
@@ -61,3 +65,24 @@ def _pem(crt_b64: str, key_b64: str) -> tuple[bytes, datetime.datetime]:
         encoding, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return pem, chain[0].not_valid_after_utc
+
+
+def _check_loadable(cert: x509.Certificate, field: str) -> None:
+    """Refuse what OpenSSL (at Debian's default security level 2) would refuse to load, so that
+    one Secret cannot make `nginx -t` fail for the whole config ("ee key too small", "ca md too
+    weak", "unknown certificate type"). SHA-1 is refused even on a self-signed certificate."""
+    try:
+        key = cert.public_key()
+        digest = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm as error:
+        raise Invalid(field, f"uses an algorithm TLS here cannot use ({error})") from None
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise Invalid(field, f"has a {key.key_size}-bit RSA key; at least 2048 bits are required")
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.key_size < 256:
+            raise Invalid(field, f"has a {key.curve.key_size}-bit EC key ({key.curve.name}); at least 256 bits are required")
+    elif not isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        raise Invalid(field, f"has a {type(key).__name__.removesuffix('PublicKey') or 'unknown'} key; TLS needs RSA, EC, Ed25519 or Ed448")
+    if isinstance(digest, hashes.MD5 | hashes.SHA1):
+        raise Invalid(field, f"is signed with {digest.name.upper()}; re-issue it with SHA-256 or better")

@@ -1,0 +1,92 @@
+"""What makes nginx's load slow: `nginx -t` on our config and on variants of it, same run.
+
+The variants are text edits of the rendered config (same routes): where the default certificate
+sits, where the upstream{} blocks sit, how upstream names are spelt, `proxy_pass` through a
+variable, and (a lower bound, not the same routing) one upstream for everything.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+import shutil
+from typing import Any
+
+from bench import objects, procs, scale
+from ingress_ctrl.render import render
+from ingress_ctrl.state import Store
+from ingress_ctrl.translate import translate
+
+_UPSTREAM_BLOCK = re.compile(r"\n    upstream (\S+) \{\n.*?\n    \}\n", re.S)
+_INTERNAL = "\n    # Internal: the controller"
+
+
+def _http_level_certificate(text: str) -> str:
+    """The default certificate at http level (as before): every server inherits it."""
+    block = re.search(r"\n        ssl_certificate (\S+);\n        ssl_certificate_key (\S+);", text)
+    assert block, "no default certificate in the default server"
+    text = text.replace(block.group(0), "", 1)
+    return text.replace("    ssl_session_timeout 10m;\n",
+                        f"    ssl_session_timeout 10m;\n    ssl_certificate {block.group(1)};\n    ssl_certificate_key {block.group(2)};\n", 1)
+
+
+def _upstreams_last(text: str) -> str:
+    blocks = [m.group(0) for m in _UPSTREAM_BLOCK.finditer(text)]
+    text = _UPSTREAM_BLOCK.sub("\n", text)
+    return text.replace(_INTERNAL, "".join(blocks) + _INTERNAL, 1)
+
+
+def _names_differing_early(text: str) -> str:
+    """u<6 hex of a hash>_<name>: the list scans compare names that differ at once."""
+    names = {m.group(1) for m in _UPSTREAM_BLOCK.finditer(text)}
+    renamed = {n: f"u{hashlib.sha1(n.encode()).hexdigest()[:6]}_{n}" for n in names}
+    text = re.sub(r"(?<=\n    upstream )(\S+)(?= \{)", lambda m: renamed.get(m.group(1), m.group(1)), text)
+    return re.sub(r"(?<=proxy_pass http://)([^;$]+)(?=;)", lambda m: renamed.get(m.group(1), m.group(1)), text)
+
+
+def _proxy_pass_variable(text: str) -> str:
+    return re.sub(r"proxy_pass http://([^;$]+);", r'set $upstream_name "\1";\n            proxy_pass http://$upstream_name;', text)
+
+
+def _one_upstream(text: str) -> str:
+    first = _UPSTREAM_BLOCK.search(text)
+    assert first
+    name = first.group(1)
+    text = _UPSTREAM_BLOCK.sub(lambda m: m.group(0) if m.group(1) == name else "\n", text)
+    return re.sub(r"proxy_pass http://[^;$]+;", f"proxy_pass http://{name};", text)
+
+
+VARIANTS = {
+    "ours": lambda t: t,
+    "default certificate at http level (before)": _http_level_certificate,
+    "upstream{} blocks after the servers": _upstreams_last,
+    "upstream names differing in their first characters": _names_differing_early,
+    "proxy_pass through a variable": _proxy_pass_variable,
+    "one upstream for every route (lower bound; not the same routing)": _one_upstream,
+}
+
+
+def run(n: int, reps: int, backend_port: int, log: Any = print) -> dict[str, Any]:
+    store = Store()
+    for obj in objects.world(n, backend_port):
+        store.put(obj)
+    directory = procs.scratch(f"variants-{n}")
+    settings = scale.nginx_settings(directory)
+    translation = translate(store.snapshot(), scale.SETTINGS, datetime.datetime.now(datetime.timezone.utc))
+    rendered = render(translation.config, settings)
+    scale._write_state(directory, rendered, translation)
+    rows = []
+    try:
+        for name, edit in VARIANTS.items():
+            path = directory / f"variant-{len(rows)}.conf"
+            text = edit(rendered.text)
+            path.write_text(text)
+            tests = [procs.nginx_test(directory, path) for _ in range(reps)]
+            rows.append({"variant": name, "wall_s": procs.median([t["wall_s"] for t in tests]),
+                         "cpu_s": procs.median([t["cpu_s"] for t in tests]), "maxrss_mib": procs.median([t["maxrss_mib"] for t in tests]),
+                         "upstreams": text.count("\n    upstream "), "proxy_pass": text.count("proxy_pass ")})
+            log(f"  nginx -t, {n:,} Ingresses, {name}: {rows[-1]['wall_s']:.2f}s (cpu {rows[-1]['cpu_s']:.2f}s)")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return {"n": n, "reps": reps, "rows": rows}
