@@ -60,7 +60,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="override one size, e.g. --set changes=20 --set scale=100,1000 (see Sizes in bench/run.py)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other scenarios' figures from the existing results file (rerun a subset)")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report and plot from the existing results file")
     args = parser.parse_args(argv)
+    if args.report_only:
+        from bench import report
+        results = json.loads((args.out / "results.json").read_text())
+        plot = report.plot(results, args.out / "cost.png")
+        before = args.out / "results-before.json"
+        report.write(results, json.loads(before.read_text()) if before.exists() else None, args.doc, args.out / "results.json", plot)
+        print(f"report: {args.doc}")
+        return 0
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(SCENARIOS)
     if unknown:
