@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ingress_ctrl.nginx import live_processes
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The controller under test: this checkout, or another (e.g. an export of an older commit, to
 # measure "before"); its `ingress_ctrl` must be importable from there (`python -m` runs in it).
@@ -75,18 +77,7 @@ def rss_kib(pid: int) -> int | None:
 
 
 def children(pid: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as stat:
-                fields = stat.read().rpartition(b")")[2].split()
-        except OSError:
-            continue
-        if len(fields) > 1 and int(fields[1]) == pid and fields[0] not in (b"Z", b"X"):
-            found.append(int(name))
-    return sorted(found)
+    return sorted(child for child, fields in live_processes() if int(fields[1]) == pid)
 
 
 def nginx_rss(master: int) -> dict[str, Any]:

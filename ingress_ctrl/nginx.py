@@ -13,7 +13,7 @@ import datetime
 import logging
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -247,12 +247,12 @@ class NginxProcess:
                 path.unlink(missing_ok=True)
 
 
-def _group_running(pgid: int) -> bool:
-    """Whether a live (not zombie) process of the group is left, from /proc (False without it)."""
+def live_processes() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, /proc/PID/stat fields after the command name) of every live, not zombie, process."""
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return False
+        return
     for name in entries:
         if not name.isdigit():
             continue
@@ -261,9 +261,13 @@ def _group_running(pgid: int) -> bool:
                 fields = stat.read().rpartition(b")")[2].split()
         except OSError:
             continue
-        if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
+        if len(fields) > 2 and fields[0] not in (b"Z", b"X"):
+            yield int(name), fields
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a live (not zombie) process of the group is left (False without /proc)."""
+    return any(fields[2] == str(pgid).encode() for _, fields in live_processes())
 
 
 def _titles(pids: Iterable[int]) -> dict[int, str]:
