@@ -1,14 +1,14 @@
 """What makes nginx's load slow: `nginx -t` on our config and on variants of it, same run.
 
 The variants are text edits of the rendered config (same routes): where the default certificate
-sits, where the upstream{} blocks sit, how upstream names are spelt, `proxy_pass` through a
-variable, and (a lower bound, not the same routing) one upstream for everything.
+sits, where the upstream{} blocks sit, how upstream names are spelt, the keepalive pool size,
+`proxy_pass` through a variable, and lower bounds that do not serve the same thing (no per-host
+certificates; one upstream for everything).
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import re
 import shutil
 from typing import Any
@@ -37,12 +37,20 @@ def _upstreams_last(text: str) -> str:
     return text.replace(_INTERNAL, "".join(blocks) + _INTERNAL, 1)
 
 
-def _names_differing_early(text: str) -> str:
-    """u<6 hex of a hash>_<name>: the list scans compare names that differ at once."""
-    names = {m.group(1) for m in _UPSTREAM_BLOCK.finditer(text)}
-    renamed = {n: f"u{hashlib.sha1(n.encode()).hexdigest()[:6]}_{n}" for n in names}
-    text = re.sub(r"(?<=\n    upstream )(\S+)(?= \{)", lambda m: renamed.get(m.group(1), m.group(1)), text)
-    return re.sub(r"(?<=proxy_pass http://)([^;$]+)(?=;)", lambda m: renamed.get(m.group(1), m.group(1)), text)
+def _names_sharing_a_prefix(text: str) -> str:
+    """The names as they were: <namespace>_<service>_<port>, without the hash that leads them now."""
+    text = re.sub(r"(?<=\n    upstream )u[0-9a-f]{6}_(?=\S+ \{)", "", text)
+    return re.sub(r"(?<=proxy_pass http://)u[0-9a-f]{6}_(?=[^;$]+;)", "", text)
+
+
+def _keepalive_320(text: str) -> str:
+    """ingress-nginx's pool size (meant for its one Lua balancer upstream), per upstream, as before."""
+    return re.sub(r"(?<=\n        keepalive )\d+;", "320;", text)
+
+
+def _no_host_certificates(text: str) -> str:
+    """Hosts without certificates of their own (the default server keeps its one)."""
+    return re.sub(r'(server_name "[^"]+";)\n        ssl_certificate \S+;\n        ssl_certificate_key \S+;', r"\1", text)
 
 
 def _proxy_pass_variable(text: str) -> str:
@@ -61,7 +69,9 @@ VARIANTS = {
     "ours": lambda t: t,
     "default certificate at http level (before)": _http_level_certificate,
     "upstream{} blocks after the servers": _upstreams_last,
-    "upstream names differing in their first characters": _names_differing_early,
+    "upstream names sharing their first characters (before)": _names_sharing_a_prefix,
+    "keepalive 320 per upstream (before)": _keepalive_320,
+    "no certificate per TLS host (lower bound; not the same TLS)": _no_host_certificates,
     "proxy_pass through a variable": _proxy_pass_variable,
     "one upstream for every route (lower bound; not the same routing)": _one_upstream,
 }

@@ -29,6 +29,12 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 1 to 100000")
+    return int(text)
+
+
 def _state_dir(text: str) -> Path:
     # The path is written into nginx.conf: allow only plain path characters.
     if not text or any(not (c.isalnum() or c in "/._-") for c in text):
@@ -56,6 +62,8 @@ def _add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--access-log", default="stdout", help="nginx access log: a path, stdout, or off (default: stdout)")
     group.add_argument("--worker-shutdown-timeout", default="30s", help="how long old nginx workers may finish requests after a reload (default: 30s)")
     group.add_argument("--shutdown-grace-period", type=float, default=0.0, help="seconds to keep serving after SIGTERM before nginx quits (default: 0)")
+    group.add_argument("--upstream-keepalive-connections", type=_positive_int, default=64,
+                       help="idle upstream connections each nginx worker keeps per Service port (default: 64)")
     group.add_argument("--sync-debounce", type=float, default=0.1, help="seconds of quiet before a sync (default: 0.1)")
     group.add_argument("--sync-max-delay", type=float, default=1.0, help="longest wait after a change before a sync (default: 1.0)")
 
@@ -111,6 +119,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         http_port=args.http_port, https_port=args.https_port, listen_address=args.listen_address,
         binary=args.nginx_binary, state_dir=args.state_dir, access_log=args.access_log,
         worker_shutdown_timeout=args.worker_shutdown_timeout, resolvers=resolvers(),
+        upstream_keepalive_connections=args.upstream_keepalive_connections,
     )
     return Settings(
         translate=translate, nginx=nginx, sync=SyncSettings(args.sync_debounce, args.sync_max_delay),

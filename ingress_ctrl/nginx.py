@@ -13,6 +13,7 @@ import datetime
 import logging
 import os
 import signal
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -74,11 +75,14 @@ class NginxProcess:
         """Make `rendered` the live config, or raise NginxError leaving the last good one live."""
         certificates = tuple(certificates)
         candidate = self.state_dir / "nginx.conf.new"
+        clock = _Phases(rendered.version)
         try:
             await asyncio.to_thread(self._write_files, candidate, rendered.text, certificates)
         except OSError as error:
             raise NginxError(f"cannot write the config to {self.state_dir}: {error}") from None
+        clock("written")
         await self.test(candidate)
+        clock("tested")
         previous = self._live
         try:
             await asyncio.to_thread(os.replace, candidate, self.config_path)
@@ -91,8 +95,11 @@ class NginxProcess:
             else:
                 serving = set()
                 await self._start()
+            clock("signalled")
             await self._confirm(rendered.version)
+            clock("answering")
             await self._retired(serving)
+            clock("old workers retired")
         except NginxError:
             if previous is not None:  # never leave a config on disk that nginx would not load
                 await asyncio.to_thread(_write_private, self.config_path, previous.text.encode())
@@ -245,6 +252,19 @@ class NginxProcess:
         for path in self.certs_dir.glob("*.pem"):
             if path.stem not in keep and path.name != DEFAULT_CERTIFICATE:
                 path.unlink(missing_ok=True)
+
+
+class _Phases:
+    """Debug log of how long each step of a reload took (`--log-level DEBUG`)."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.last = time.monotonic()
+
+    def __call__(self, phase: str) -> None:
+        now = time.monotonic()
+        log.debug("config %s %s after %.3fs", self.version, phase, now - self.last)
+        self.last = now
 
 
 def live_processes() -> Iterator[tuple[int, list[bytes]]]:

@@ -90,11 +90,11 @@ def _server_block(server: Server, settings: NginxSettings, default_pem: str | No
                                                            default_pem=default_pem)
 
 
-def _upstream_blocks(upstreams: list[Upstream]) -> list[str]:
+def _upstream_blocks(upstreams: list[Upstream], settings: NginxSettings) -> list[str]:
     """Many upstream blocks in one template call (a call costs as much as a small block)."""
     if not upstreams:
         return []
-    text = _environment().get_template("upstream.j2").render(upstreams=upstreams, separator=_SEPARATOR)
+    text = _environment().get_template("upstream.j2").render(upstreams=upstreams, nginx=settings, separator=_SEPARATOR)
     return text.split(_SEPARATOR)[:-1]
 
 
@@ -158,7 +158,7 @@ def render(config: Config, settings: NginxSettings) -> Rendered:
         default = (settings, default_pem(config, settings))
         blocks = [_BLOCKS.get(config.default_server, default, lambda: _server_block(config.default_server, *default))]
         blocks += [_BLOCKS.get(s, settings, lambda s=s: _server_block(s, settings, None)) for s in config.servers]  # type: ignore[misc]
-        upstreams = _BLOCKS.get_many(config.upstreams, None, _upstream_blocks)
+        upstreams = _BLOCKS.get_many(config.upstreams, settings, lambda missing: _upstream_blocks(missing, settings))
     text = _environment().get_template("nginx.conf.j2").render(
         server_blocks=blocks,
         upstream_blocks=upstreams,

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import datetime
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from ingress_ctrl.metrics import Metrics
@@ -88,7 +89,9 @@ class SyncLoop:
                 return
 
     async def sync_once(self) -> SyncResult:
+        started = time.monotonic()
         translation, rendered = await asyncio.to_thread(build, self.store.snapshot(), self.settings)
+        log.debug("config %s translated and rendered in %.3fs", rendered.version, time.monotonic() - started)
         self._log_problems(translation.problems)
         live = self.nginx.live
         if live is not None and live.version == rendered.version and self.nginx.alive:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import e2e_support as s
+from ingress_ctrl.translate.backends import upstream_name
 
 HOSTS = 500
 
@@ -33,7 +34,7 @@ def test_every_host_is_served(ctl, index):
 def test_all_ingresses_are_served(ctl):
     assert ctl.metrics()['ingress_ctrl_ingresses{state="served"}'] == HOSTS
     config = (ctl.state_dir / "nginx.conf").read_text()
-    assert config.count("upstream default_many_80 {") == 1  # one upstream shared by every Ingress
+    assert config.count(f"upstream {upstream_name('default', 'many', 80)} {{") == 1  # one upstream shared by every Ingress
 
 
 def test_nginx_hash_sizes_fit_the_names(ctl):

@@ -8,6 +8,7 @@ from typing import Any
 from ingress_ctrl.settings import ClassSettings, ObjectRef, TranslateSettings
 from ingress_ctrl.state import Store, key_of
 from ingress_ctrl.translate import translate
+from ingress_ctrl.translate.backends import upstream_name
 from ingress_ctrl.translate.model import Server, Translation
 
 NOW = datetime.datetime(2026, 11, 28, tzinfo=datetime.timezone.utc)
@@ -87,12 +88,19 @@ def server(translation: Translation, host: str | None) -> Server:
     raise AssertionError(f"no server for {host}")
 
 
+def readable(upstream: str) -> str:
+    """`u<hash>_default_a_80` → `default_a_80`, after checking the hash prefix is the right one."""
+    namespace, service, port = upstream.split("_", 1)[1].split("_")
+    assert upstream == upstream_name(namespace, service, int(port)), upstream
+    return f"{namespace}_{service}_{port}"
+
+
 def routes(s: Server) -> dict[str, str]:
-    """`= /path` or `/path/` → 'upstream name' or 'status N'."""
+    """`= /path` or `/path/` → 'upstream name' (as namespace_service_port) or 'status N'."""
     out = {}
     for loc in s.locations:
         b = loc.backend
-        target = b.upstream or (f"{b.external_host}:{b.external_port}" if b.external_host else f"status {b.status}")
+        target = (b.upstream and readable(b.upstream)) or (f"{b.external_host}:{b.external_port}" if b.external_host else f"status {b.status}")
         out[("= " if loc.match == "exact" else "") + loc.path] = target
     return out
 

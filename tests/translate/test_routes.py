@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from ingress_ctrl.translate.backends import upstream_name
 from tests.translate.objects import (
-    backend, endpoint_slice, ingress, ingress_class, path, routes, rule, run, server, served_service, service,
+    backend, endpoint_slice, ingress, ingress_class, path, readable, routes, rule, run, server, served_service, service,
 )
 
 CLASS = ingress_class()
@@ -82,7 +83,7 @@ def test_two_catch_alls_oldest_wins() -> None:
 def test_upstreams_are_shared_per_service_port() -> None:
     objs = [ingress(f"i{n}", rule(f"h{n}.com", path("/", "a"))) for n in range(5)]
     t = run(CLASS, *SVC, *objs)
-    assert [u.name for u in t.config.upstreams] == ["default_a_80"]
+    assert [readable(u.name) for u in t.config.upstreams] == ["default_a_80"]
 
 
 def test_port_by_name_and_number_share_an_upstream() -> None:
@@ -124,3 +125,11 @@ def test_external_name_service() -> None:
 def test_deterministic_regardless_of_input_order() -> None:
     objs = [CLASS, *SVC, ingress("x", rule("foo.com", path("/a", "a"))), ingress("y", rule("bar.com", path("/b", "b")))]
     assert run(*objs) == run(*reversed(objs))
+
+
+def test_upstream_names_differ_in_their_first_characters() -> None:
+    """nginx compares upstream names byte by byte on every lookup: a shared prefix costs load time."""
+    names = [upstream_name("default", f"app-{n:05d}", 80) for n in range(256)]
+    assert sum(a[:3] != b[:3] for a, b in zip(names, names[1:])) > 0.9 * len(names)
+    assert all(name.endswith(f"_default_app-{n:05d}_80") for n, name in enumerate(names))
+    assert len(set(names)) == len(names)
