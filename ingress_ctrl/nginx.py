@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import logging
 import os
@@ -31,6 +32,16 @@ class NginxError(Exception):
     """nginx refused a config, or did not start or reload; the message says what nginx said."""
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class Candidate:
+    """A config written beside the live one that `nginx -t` accepted (or is checking)."""
+
+    rendered: Rendered
+    path: Path
+    certificates: frozenset[str]   # ids of the certificate files it names
+    clock: _Phases
+
+
 class NginxProcess:
     def __init__(self, settings: NginxSettings) -> None:
         self.settings = settings
@@ -41,6 +52,9 @@ class NginxProcess:
         self._live: Rendered | None = None
         self._stopping = False
         self._restarts = 0
+        self._pending: list[Candidate] = []            # checked or being checked, not yet live
+        self._live_certificates: frozenset[str] = frozenset()
+        self._activation = asyncio.Lock()
         self.exited = asyncio.Event()  # set whenever the master is found dead
 
     @property
@@ -73,21 +87,49 @@ class NginxProcess:
 
     async def apply(self, rendered: Rendered, certificates: Iterable[Certificate]) -> None:
         """Make `rendered` the live config, or raise NginxError leaving the last good one live."""
-        certificates = tuple(certificates)
-        candidate = self.state_dir / "nginx.conf.new"
-        clock = _Phases(rendered.version)
+        await self.activate(await self.check(rendered, certificates))
+
+    async def check(self, rendered: Rendered, certificates: Iterable[Certificate]) -> Candidate:
+        """Write `rendered` (and its certificates) beside the live config and `nginx -t` it.
+
+        May run while an earlier candidate is being activated: each candidate has its own file,
+        and its certificates are kept until it is live or dropped. Cancelling it stops `nginx -t`.
+        """
+        ids = frozenset(c.id for c in certificates)
+        candidate = Candidate(rendered, self.state_dir / f"nginx.conf.{rendered.version}", ids, _Phases(rendered.version))
+        self._pending.append(candidate)
         try:
-            await asyncio.to_thread(self._write_files, candidate, rendered.text, certificates)
-        except OSError as error:
-            raise NginxError(f"cannot write the config to {self.state_dir}: {error}") from None
-        clock("written")
-        await self.test(candidate)
-        clock("tested")
+            try:
+                await asyncio.to_thread(self._write_files, candidate.path, rendered.text, tuple(certificates))
+            except OSError as error:
+                raise NginxError(f"cannot write the config to {self.state_dir}: {error}") from None
+            candidate.clock("written")
+            await self.test(candidate.path)
+            candidate.clock("tested")
+        except BaseException:
+            self._pending.remove(candidate)
+            with contextlib.suppress(OSError):
+                candidate.path.unlink(missing_ok=True)
+            raise
+        return candidate
+
+    async def activate(self, candidate: Candidate) -> None:
+        """Swap a checked candidate in, reload, and wait until it answers and the old workers left;
+        on failure the last good config is back on disk and live, and NginxError says why."""
+        async with self._activation:
+            try:
+                await self._activate(candidate)
+            finally:
+                self._pending.remove(candidate)
+            await asyncio.to_thread(self._collect_certificates)
+
+    async def _activate(self, candidate: Candidate) -> None:
         previous = self._live
         try:
-            await asyncio.to_thread(os.replace, candidate, self.config_path)
+            await asyncio.to_thread(os.replace, candidate.path, self.config_path)
         except OSError as error:
             raise NginxError(f"cannot swap in the config in {self.state_dir}: {error}") from None
+        clock = candidate.clock
         try:
             if self.alive:
                 serving = await asyncio.to_thread(self._workers)
@@ -96,7 +138,7 @@ class NginxProcess:
                 serving = set()
                 await self._start()
             clock("signalled")
-            await self._confirm(rendered.version)
+            await self._confirm(candidate.rendered.version)
             clock("answering")
             await self._retired(serving)
             clock("old workers retired")
@@ -106,8 +148,8 @@ class NginxProcess:
                 if self.alive:
                     self._signal(signal.SIGHUP)
             raise
-        self._live = rendered
-        await asyncio.to_thread(self._collect_certificates, {c.id for c in certificates})
+        self._live = candidate.rendered
+        self._live_certificates = candidate.certificates
 
     async def test(self, path: Path) -> None:
         """`nginx -t` on `path`; raises NginxError with nginx's own words."""
@@ -118,7 +160,13 @@ class NginxProcess:
             )
         except OSError as error:
             raise NginxError(f"cannot run {self.settings.binary}: {error}") from None
-        _, stderr = await process.communicate()
+        try:
+            _, stderr = await process.communicate()
+        except asyncio.CancelledError:  # superseded by a newer config: stop spending a core on it
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise
         if process.returncode != 0:
             raise NginxError(_tidy(stderr) or f"nginx -t exited {process.returncode}")
 
@@ -248,7 +296,9 @@ class NginxProcess:
                 _write_private(path, certificate.pem)
         _write_private(candidate, text.encode())
 
-    def _collect_certificates(self, keep: set[str]) -> None:
+    def _collect_certificates(self) -> None:
+        """Remove the certificate files that neither the live config nor a pending candidate uses."""
+        keep = self._live_certificates.union(*(c.certificates for c in self._pending))
         for path in self.certs_dir.glob("*.pem"):
             if path.stem not in keep and path.name != DEFAULT_CERTIFICATE:
                 path.unlink(missing_ok=True)

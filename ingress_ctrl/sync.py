@@ -2,11 +2,17 @@
 
 Bursts of changes coalesce: a sync starts after `debounce` seconds without a change, or
 `max_delay` after the first one, whichever is sooner. An identical render reloads nothing.
+
+Two stages overlap: the next config is translated, rendered and checked (`nginx -t`) while the
+previous one is being loaded by the master, and a check that a newer, settled change has made
+moot is stopped rather than finished. At 1,000 Ingresses each nginx parse takes ~0.3 s here, so
+this is what keeps the last change of a burst from waiting for two whole syncs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -14,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from ingress_ctrl.metrics import Metrics
-from ingress_ctrl.nginx import NginxError, NginxProcess
+from ingress_ctrl.nginx import Candidate, NginxError, NginxProcess
 from ingress_ctrl.render import Rendered, render
 from ingress_ctrl.settings import Settings
 from ingress_ctrl.state import Store
@@ -38,6 +44,7 @@ class SyncResult:
 
 
 Reporter = Callable[[SyncResult], Awaitable[None]]
+_Step = tuple[Translation, Rendered, "Candidate | None", "str | None"]  # a checked config, or why it failed
 
 
 def build(store_snapshot: object, settings: Settings) -> tuple[Translation, Rendered]:
@@ -57,27 +64,59 @@ class SyncLoop:
         self.ready = asyncio.Event()   # the first config is live
         self.last: SyncResult | None = None
         self._logged: set[Problem] = set()
+        self._target: str | None = None    # the version live, or being made live
 
     async def run(self, sources_ready: Sequence[asyncio.Event]) -> None:
         for event in sources_ready:
             await event.wait()
-        seen = -1
-        retry_in = RETRY_MIN
-        while True:
-            if seen == self.store.version:
-                failed = self.last is not None and not self.last.live
-                try:  # a failed sync is retried with backoff: a busy port or a full disk may clear
-                    await asyncio.wait_for(self.store.wait_changed(seen), retry_in if failed else None)
-                    await self._debounce()
-                except asyncio.TimeoutError:
-                    retry_in = min(retry_in * 2, RETRY_MAX)
-            seen = self.store.version
-            if (await self.sync_once()).live:
-                retry_in = RETRY_MIN
-
-    async def _debounce(self) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.sync.max_delay
+        built = -1                          # the store version of the newest config checked
+        dirty_since = loop.time()           # when the oldest change not yet checked came
+        retry_in = RETRY_MIN
+        activation: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if built == self.store.version:
+                    if activation is not None and not activation.done():
+                        # the next change may be checked while this config is being loaded
+                        changed = asyncio.create_task(self.store.wait_changed(built))
+                        try:
+                            await asyncio.wait({changed, activation}, return_when=asyncio.FIRST_COMPLETED)
+                        finally:
+                            changed.cancel()
+                        if built == self.store.version:
+                            continue  # it is loaded (or refused): wait as usual
+                        dirty_since = loop.time()
+                        await self._debounce(dirty_since + self.settings.sync.max_delay)
+                    else:
+                        failed = self.last is not None and not self.last.live
+                        try:  # a failed sync is retried with backoff: a busy port or a full disk may clear
+                            await asyncio.wait_for(self.store.wait_changed(built), retry_in if failed else None)
+                            dirty_since = loop.time()
+                            await self._debounce(dirty_since + self.settings.sync.max_delay)
+                        except asyncio.TimeoutError:
+                            retry_in = min(retry_in * 2, RETRY_MAX)
+                            dirty_since = loop.time()
+                built = self.store.version
+                step = await self._check(built, dirty_since, activation)
+                if step is None:
+                    continue  # superseded while `nginx -t` ran: start again from the newer objects
+                dirty_since = loop.time()
+                if activation is not None:
+                    await activation
+                activation = asyncio.create_task(self._activate(*step))
+                await asyncio.sleep(0)  # let it claim `_target` before the next check compares
+                if step[2] is None:
+                    await activation  # nothing to load (identical, or refused): report it now
+                if self.last is not None and self.last.live:
+                    retry_in = RETRY_MIN
+        finally:
+            if activation is not None and not activation.done():
+                activation.cancel()
+
+    async def _debounce(self, deadline: float) -> None:
+        """Until `debounce` seconds pass without a change, or `deadline`."""
+        loop = asyncio.get_running_loop()
         while True:
             version = self.store.version
             quiet = min(self.settings.sync.debounce, deadline - loop.time())
@@ -88,27 +127,76 @@ class SyncLoop:
             except asyncio.TimeoutError:
                 return
 
-    async def sync_once(self) -> SyncResult:
+    async def _check(self, version: int, dirty_since: float, activation: asyncio.Task[None] | None) -> _Step | None:
+        """translate, render and `nginx -t` the store at `version` (None: superseded).
+
+        Runs while the previous config is still being activated, so its `nginx -t` overlaps the
+        master's load. A newer change that has settled (`debounce` quiet) while `nginx -t` runs
+        makes this check moot: it is stopped and the loop starts over, unless the oldest change
+        has waited `max_delay` already (so steady churn still gets a reload per window).
+        """
         started = time.monotonic()
         translation, rendered = await asyncio.to_thread(build, self.store.snapshot(), self.settings)
         log.debug("config %s translated and rendered in %.3fs", rendered.version, time.monotonic() - started)
         self._log_problems(translation.problems)
-        live = self.nginx.live
-        if live is not None and live.version == rendered.version and self.nginx.alive:
-            result = SyncResult(translation, rendered, reloaded=False, error=None)
-        else:
+        if activation is not None and self._target == rendered.version:
+            await asyncio.wait({activation})  # the same config is being loaded: see how that ends
+        if self._target == rendered.version and self.nginx.alive:
+            return translation, rendered, None, None  # identical to what is (being made) live
+        loop = asyncio.get_running_loop()
+        deadline = dirty_since + self.settings.sync.max_delay
+        check = asyncio.create_task(self.nginx.check(rendered, translation.config.certificates))
+        newer = asyncio.create_task(self._newer_change(version, deadline))
+        try:
+            await asyncio.wait({check, newer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            newer.cancel()
+        if not check.done() and loop.time() < deadline:
+            check.cancel()
+            with contextlib.suppress(asyncio.CancelledError, NginxError):
+                await check
+            log.debug("config %s superseded while nginx -t ran", rendered.version)
+            return None
+        try:
+            return translation, rendered, await check, None
+        except NginxError as error:
+            return translation, rendered, None, str(error)
+
+    async def _newer_change(self, version: int, deadline: float) -> None:
+        """Returns once a change after `version` has settled, if that happens before `deadline`."""
+        await self.store.wait_changed(version)
+        await self._debounce(deadline)
+        if asyncio.get_running_loop().time() >= deadline:
+            await asyncio.Event().wait()  # too late to start over: let the check finish
+
+    async def _activate(self, translation: Translation, rendered: Rendered, candidate: Candidate | None,
+                        error: str | None) -> None:
+        if candidate is not None:
+            self._target = rendered.version
             try:
-                await self.nginx.apply(rendered, translation.config.certificates)
-            except NginxError as error:
-                log.error("nginx refused config %s; the last good config stays live: %s", rendered.version, error)
-                self.metrics.reloaded(False, None)
-                result = SyncResult(translation, rendered, reloaded=False, error=str(error))
-            else:
-                log.info("config %s is live (%d Ingresses served, %d rejected)", rendered.version,
-                         len(translation.served), len(translation.rejected))
-                self.metrics.reloaded(True, rendered.version)
-                result = SyncResult(translation, rendered, reloaded=True, error=None)
-        self.metrics.counted(len(translation.served), len(translation.rejected))
+                await self.nginx.activate(candidate)
+            except NginxError as failure:
+                error = str(failure)
+                self._target = self.nginx.live.version if self.nginx.live else None
+        if error is not None:
+            log.error("nginx refused config %s; the last good config stays live: %s", rendered.version, error)
+            self.metrics.reloaded(False, None)
+        elif candidate is not None:
+            log.info("config %s is live (%d Ingresses served, %d rejected)", rendered.version,
+                     len(translation.served), len(translation.rejected))
+            self.metrics.reloaded(True, rendered.version)
+        await self._report(SyncResult(translation, rendered, reloaded=candidate is not None and error is None, error=error))
+
+    async def sync_once(self) -> SyncResult:
+        """One whole sync, now (no debounce, no pipelining): for tests and tools."""
+        step = await self._check(self.store.version, asyncio.get_running_loop().time() - self.settings.sync.max_delay, None)
+        assert step is not None
+        await self._activate(*step)
+        assert self.last is not None
+        return self.last
+
+    async def _report(self, result: SyncResult) -> None:
+        self.metrics.counted(len(result.translation.served), len(result.translation.rejected))
         self.last = result
         if result.live or self.nginx.live is not None:
             self.ready.set()
@@ -117,7 +205,6 @@ class SyncLoop:
                 await reporter(result)
             except Exception:  # a reporter must never stop the data path
                 log.exception("reporter %r failed", reporter)
-        return result
 
     def _log_problems(self, problems: Sequence[Problem]) -> None:
         """Each problem once, when it appears; not again on every sync."""

@@ -186,14 +186,14 @@ class Controller(HealthPort):
     """`python -m ingress_ctrl serve` as a child process on loopback ports."""
 
     def __init__(self, manifests: Path, *, state_dir: Path | None = None, nginx_binary: str = NGINX,
-                 grace: float = 0.0, args: Sequence[str] = ()) -> None:
+                 grace: float = 0.0, args: Sequence[str] = (), log_level: str = "INFO") -> None:
         self.manifests = manifests
         self.workdir = scratch_dir("ctl")
         self.state_dir = state_dir or self.workdir / "state"
         self.http_port, self.https_port, self.healthz_port = free_port(), free_port(), free_port()
         self.log_path = self.workdir / "stderr.log"
         self.command = [
-            sys.executable, "-m", "ingress_ctrl", "serve", "--manifests", str(manifests),
+            sys.executable, "-m", "ingress_ctrl", "--log-level", log_level, "serve", "--manifests", str(manifests),
             *listener_args(self.http_port, self.https_port, self.healthz_port, self.state_dir),
             "--nginx-binary", nginx_binary,
             "--shutdown-grace-period", str(grace), "--worker-shutdown-timeout", "30s",

@@ -1,0 +1,92 @@
+"""The sync loop's two stages: a check (`nginx -t`) that a newer change has made moot is stopped,
+never loaded; and a checked candidate keeps its certificates while an earlier one is activated
+(the next config is checked while the previous one loads). nginx is slowed through the
+--nginx-binary seam: a wrapper whose `-t` logs its start and end and sleeps while a marker exists.
+The orderings asserted here come from that log and the reload counter, not from timings."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from pathlib import Path
+
+from ingress_ctrl.nginx import NginxProcess
+from ingress_ctrl.render import render
+from ingress_ctrl.settings import NginxSettings, TranslateSettings
+from ingress_ctrl.state import Store
+from ingress_ctrl.translate import translate
+from tests.faults import harness as h
+from tests.fuzz import certs
+
+
+def slow_check_nginx(directory: Path, seconds: float) -> tuple[Path, Path, Path]:
+    """(wrapper, marker, log): while `marker` exists, `-t` logs "start <args>", sleeps, logs "end <args>"."""
+    marker, log = directory / "slow", directory / "checks.log"
+    wrapper = directory / "nginx-wrapper"
+    wrapper.write_text(f"""#!/bin/sh
+for arg in "$@"; do
+    if [ "$arg" = "-t" ] && [ -e {marker} ]; then
+        echo "start $*" >> {log}
+        sleep {seconds}
+        echo "end $*" >> {log}
+    fi
+done
+exec {h.NGINX} "$@"
+""")
+    wrapper.chmod(0o755)
+    return wrapper, marker, log
+
+
+def test_a_check_made_moot_by_a_newer_change_is_stopped_and_never_loaded(echo, folder):
+    wrapper, slow, checks = slow_check_nginx(h.scratch_dir("seam"), 3)
+    h.write_manifests(folder, "base.yaml", [h.ingress_class(), *h.service("echo", echo.port)])
+    with h.running(folder, nginx_binary=str(wrapper)) as ctl:
+        reloads = ctl.metric(h.RELOADS_OK)
+        slow.touch()
+        h.write_manifests(folder, "a.yaml", [h.ingress("a", h.rule("a.example", h.path("/", "echo")))])
+        h.wait_until(lambda: checks.exists() and "start" in checks.read_text(), what="nginx -t of the first change")
+        h.write_manifests(folder, "b.yaml", [h.ingress("b", h.rule("b.example", h.path("/", "echo")))])
+        ctl.wait_backend("echo", "/", "b.example", timeout=30)
+        assert ctl.backend("/", "a.example") == "echo"  # the stopped check's change is in the newer config
+
+        lines = checks.read_text().splitlines()
+        first = lines[0].split()[-1]  # the candidate's path, which names its config version
+        assert lines[0].startswith("start ") and f"end {' '.join(lines[0].split()[1:])}" not in lines
+        assert any(line.startswith("end ") and line.split()[-1] != first for line in lines)
+        assert ctl.metric(h.RELOADS_OK) == reloads + 1  # one reload, for the newer config only
+        assert not Path(first).exists()  # the stopped candidate's file is gone
+
+
+def test_certificates_of_a_pending_candidate_survive_the_previous_activation(tmp_path):
+    """Activating config A must not delete the certificate file that checked, not yet live, config B names."""
+    async def scenario() -> None:
+        settings = NginxSettings(http_port=h.free_port(), https_port=h.free_port(), listen_address="127.0.0.1",
+                                 binary=h.NGINX, state_dir=tmp_path / "state", worker_shutdown_timeout="1s")
+        nginx = NginxProcess(settings)
+        await nginx.prepare()
+        supervisor = asyncio.create_task(nginx.supervise())
+        try:
+            configs = []
+            for host, key in (("a.example", "ec-p256"), ("b.example", "rsa-2048")):
+                store = Store()
+                for obj in [h.ingress_class(), *h.service("echo", 9), certs.tls_secret("tls", key),
+                            {**h.ingress("i", h.rule(host, h.path("/", "echo"))),
+                             "spec": {"ingressClassName": "nginx", "tls": [{"hosts": [host], "secretName": "tls"}],
+                                      "rules": [h.rule(host, h.path("/", "echo"))]}}]:
+                    store.put(obj)
+                t = translate(store.snapshot(), TranslateSettings(), datetime.datetime.now(datetime.timezone.utc))
+                configs.append((render(t.config, settings), tuple(t.config.certificates)))
+            (a, a_certs), (b, b_certs) = configs
+            assert a_certs and b_certs and a_certs[0].id != b_certs[0].id
+            candidate_a = await nginx.check(a, a_certs)
+            candidate_b = await nginx.check(b, b_certs)
+            await nginx.activate(candidate_a)
+            assert (settings.state_dir / "certs" / f"{b_certs[0].id}.pem").exists()
+            await nginx.activate(candidate_b)
+            assert nginx.live == b
+            assert not (settings.state_dir / "certs" / f"{a_certs[0].id}.pem").exists()
+        finally:
+            await nginx.stop(2)
+            supervisor.cancel()
+
+    asyncio.run(scenario())
