@@ -133,7 +133,7 @@ class SyncLoop:
         Runs while the previous config is still being activated, so its `nginx -t` overlaps the
         master's load. A newer change that has settled (`debounce` quiet) while `nginx -t` runs
         makes this check moot: it is stopped and the loop starts over, unless the oldest change
-        has waited `max_delay` already (so steady churn still gets a reload per window).
+        has waited twice `max_delay` already (so changes keep reaching nginx).
         """
         started = time.monotonic()
         translation, rendered = await asyncio.to_thread(build, self.store.snapshot(), self.settings)
@@ -144,7 +144,10 @@ class SyncLoop:
         if self._target == rendered.version and self.nginx.alive:
             return translation, rendered, None, None  # identical to what is (being made) live
         loop = asyncio.get_running_loop()
-        deadline = dirty_since + self.settings.sync.max_delay
+        # Starting over is what gets a burst's last change live soonest, even when this check was
+        # forced by max_delay; a bound (twice that) keeps changes spaced just over the debounce
+        # from stopping every check forever.
+        deadline = dirty_since + 2 * self.settings.sync.max_delay
         check = asyncio.create_task(self.nginx.check(rendered, translation.config.certificates))
         newer = asyncio.create_task(self._newer_change(version, deadline))
         try:

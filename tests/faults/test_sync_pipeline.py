@@ -53,6 +53,7 @@ def test_a_check_made_moot_by_a_newer_change_is_stopped_and_never_loaded(echo, f
         first = lines[0].split()[-1]  # the candidate's path, which names its config version
         assert lines[0].startswith("start ") and f"end {' '.join(lines[0].split()[1:])}" not in lines
         assert any(line.startswith("end ") and line.split()[-1] != first for line in lines)
+        h.wait_until(lambda: ctl.metric(h.RELOADS_OK) > reloads, what="the reload counted")
         assert ctl.metric(h.RELOADS_OK) == reloads + 1  # one reload, for the newer config only
         assert not Path(first).exists()  # the stopped candidate's file is gone
 
