@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,6 +24,25 @@ from ingress_ctrl.sync import Reporter, SyncLoop
 from ingress_ctrl.web import make_app
 
 log = logging.getLogger(__name__)
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+MMAP_THRESHOLD = 128 * 1024  # glibc's initial value
+
+
+def fix_mmap_threshold() -> bool:
+    """Keep glibc serving blocks of 128 KiB and more by mmap, which returns them when freed.
+
+    glibc raises that threshold to the size of each large block freed (up to 32 MiB): after the
+    first LIST page or rendered config is freed, the next ones come from the heap, which keeps
+    what it once held (11 MiB of the controller's RSS at 10,000 Ingresses). Setting it turns the
+    raising off. Returns whether it was set (False without glibc, e.g. musl).
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
 
 
 class Source(Protocol):
@@ -50,6 +71,7 @@ class Controller:
         return self.sync.ready.is_set() and self.nginx.alive and not self._shutting_down
 
     async def run(self) -> int:
+        fix_mmap_threshold()
         self._handle_signals()
         await self.nginx.prepare()
         runner = web.AppRunner(make_app(self.metrics, self.is_alive, self.is_ready), access_log=None)

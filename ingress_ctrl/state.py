@@ -8,8 +8,9 @@ whichever source runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -19,7 +20,7 @@ CLUSTER_SCOPED: frozenset[str] = frozenset({"IngressClass"})
 Object = Mapping[str, Any]
 
 
-@dataclasses.dataclass(frozen=True, order=True)
+@dataclasses.dataclass(frozen=True, order=True, slots=True)
 class ObjectKey:
     kind: str
     namespace: str
@@ -62,7 +63,8 @@ class Store:
         self._objects: dict[str, dict[tuple[str, str], Object]] = {kind: {} for kind in KINDS}
         self._version = 0
         self._changed = asyncio.Event()
-        self._touched: dict[ObjectKey, int] = {}  # the version at which each key last changed
+        self._touched: dict[ObjectKey, int] = {}  # during LISTs: the version at which each key last changed
+        self._listings = 0
 
     @property
     def version(self) -> int:
@@ -97,9 +99,25 @@ class Store:
             self._touch()
         return changed
 
+    @contextlib.contextmanager
+    def listing(self) -> Iterator[int]:
+        """Around a full LIST: yields the version it starts from, for `reconcile`.
+
+        Which keys change when is remembered only while a LIST is in flight (at 10,000 objects,
+        keeping it between LISTs was a key and a version each, for nothing).
+        """
+        self._listings += 1
+        try:
+            yield self._version
+        finally:
+            self._listings -= 1
+            if not self._listings:
+                self._touched.clear()
+
     def reconcile(self, kind: str, listed: Mapping[tuple[str, str], Object], since: int,
                   namespaces: Iterable[str] | None = None) -> bool:
-        """Apply a full LIST of `kind` taken after version `since`, without undoing newer watch events.
+        """Apply a full LIST of `kind` taken inside `listing()`, which gave `since`, without undoing
+        newer watch events.
 
         Keys changed after `since` are left alone (the watch knows better); every other key takes
         the listed state, so objects deleted while a watch was down disappear. `namespaces`
@@ -109,16 +127,16 @@ class Store:
         scope = None if namespaces is None else set(namespaces)
         changed = False
         for ns_name in set(bucket) | set(listed):
-            key = ObjectKey(kind, *ns_name)
-            if self._touched.get(key, -1) > since or (scope is not None and ns_name[0] not in scope):
+            if self._touched.get(ObjectKey(kind, *ns_name), -1) > since or (scope is not None and ns_name[0] not in scope):
                 continue
             obj = listed.get(ns_name)
             if obj is None:
-                changed |= self.delete(key)
+                changed |= bucket.pop(ns_name, None) is not None
             elif bucket.get(ns_name) != obj:
                 bucket[ns_name] = obj
-                self._touch(key)
                 changed = True
+        if changed:
+            self._touch()
         return changed
 
     def snapshot(self) -> Snapshot:
@@ -136,6 +154,6 @@ class Store:
 
     def _touch(self, key: ObjectKey | None = None) -> None:
         self._version += 1
-        if key is not None:
+        if key is not None and self._listings:
             self._touched[key] = self._version
         self._changed.set()

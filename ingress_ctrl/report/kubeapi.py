@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from ingress_ctrl.sources.kube_flags import Resource
+
+PAGE = 500  # objects per LIST request
 
 
 class ApiError(Exception):
@@ -67,19 +70,19 @@ class KubeApi:
                 return None
             raise
 
-    async def list(self, resource: Resource, namespace: str | None = None) -> list[dict[str, Any]]:
-        """Every object of `resource` (in `namespace`, or everywhere), with kind and apiVersion set."""
-        items: list[dict[str, Any]] = []
-        query: list[tuple[str, str]] = [("limit", "500")]
+    async def pages(self, resource: Resource, namespace: str | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every object of `resource` (in `namespace`, or everywhere), with kind and apiVersion set,
+        a page (≤ PAGE objects) at a time: the caller keeps what it needs of one page before the
+        next is fetched, so a LIST of 10,000 objects is never held whole."""
+        query: list[tuple[str, str]] = [("limit", str(PAGE))]
         api_version = f"{resource.group}/{resource.version}" if resource.group else resource.version
         while True:
             page = await self.request("GET", resource_path(resource, namespace), query=query)
-            for item in page.get("items") or []:
-                items.append({"apiVersion": api_version, "kind": resource.kind, **item})
             token = (page.get("metadata") or {}).get("continue")
+            yield [{"apiVersion": api_version, "kind": resource.kind, **item} for item in page.get("items") or []]
             if not token:
-                return items
-            query = [("limit", "500"), ("continue", token)]
+                return
+            query = [("limit", str(PAGE)), ("continue", token)]
 
     async def merge_patch(self, path: str, patch: Any) -> Any:
         return await self.request("PATCH", path, patch, content_type="application/merge-patch+json")

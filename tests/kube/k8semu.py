@@ -12,6 +12,9 @@ Fixes the kmock-0.8 gaps that matter for Kopf-based controllers:
 * PUT (replace) answered 404; no optimistic concurrency (409 on stale resourceVersion).
 * ``metadata.generateName`` unsupported (2nd create -> 409 with name=None).
 * Lists had no kind/apiVersion.
+* Lists ignored ``limit`` / ``continue`` (one response with every object): now paged as the API
+  server pages a LIST from etcd, in key order (namespace, name), with an opaque continue token;
+  later pages report the first page's resourceVersion, as a paged LIST does (no remainingItemCount).
 
 Test helpers: ``preload()``, ``drop_watches(gone=...)``, ``compact()``, ``watch_count()``.
 
@@ -28,10 +31,12 @@ Added for tests/kube (the controller's end-to-end suite):
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import copy
 import datetime
 import itertools
+import json
 import random
 import re
 import string
@@ -405,15 +410,40 @@ class K8sEmulator(kmock.KubernetesEmulator):
 
     async def _serve_list(self, request: rendering.Request) -> Any:
         info = self._check_known(request)
+        limit_text = request.params.get('limit') or '0'
+        if not limit_text.isdigit():
+            raise kmock.KubernetesError(status=400, reason='BadRequest', message=f'bad limit {limit_text!r}')
+        limit = int(limit_text)
+        after: tuple[str, str] | None = None
+        rv = None
+        if request.params.get('continue'):
+            try:
+                token = json.loads(base64.urlsafe_b64decode(request.params['continue']))
+                after, rv = (token['start'][0], token['start'][1]), token['rv']
+            except (ValueError, KeyError, TypeError, IndexError):
+                raise kmock.KubernetesError(status=400, reason='BadRequest', message='invalid continue token') from None
         async with self._lock:
-            items = [copy.deepcopy(obj.raw) for (res, ns, _), obj in self._objects.items()
-                     if not obj.deleted and self._matches(request, res, ns, obj.raw)]
-            rv = str(self._last_rv)
+            keyed = sorted(((ns or '', name), obj) for (res, ns, name), obj in self._objects.items()
+                           if res == request.resource and (after is None or (ns or '', name) > after))
+            rv = rv or str(self._last_rv)
+            page, more = [], False
+            for key, obj in keyed:
+                if obj.deleted or not self._matches(request, request.resource, key[0] or None, obj.raw):
+                    continue
+                if limit and len(page) == limit:
+                    more = True
+                    break
+                page.append((key, obj))
+            items = [copy.deepcopy(obj.raw) for _, obj in page]
+        metadata: dict[str, Any] = {'resourceVersion': rv, 'continue': ''}
+        if more:
+            start = list(page[-1][0])
+            metadata['continue'] = base64.urlsafe_b64encode(json.dumps({'rv': rv, 'start': start}).encode()).decode()
         res = request.resource
         return {
             'apiVersion': f'{res.group}/{res.version}' if res.group else res.version,
             'kind': f'{info.kind or res.plural.capitalize()}List',
-            'metadata': {'resourceVersion': rv, 'continue': ''},
+            'metadata': metadata,
             'items': items,
         }
 
