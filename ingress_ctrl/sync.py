@@ -34,7 +34,7 @@ RETRY_MIN, RETRY_MAX = 1.0, 60.0  # seconds between retries of a sync that faile
 @dataclasses.dataclass(frozen=True)
 class SyncResult:
     translation: Translation
-    rendered: Rendered
+    version: str            # of the rendered config (its text is in the file, not kept here)
     reloaded: bool          # a new config was loaded (False: identical to the live one, or failed)
     error: str | None       # why nginx refused it, if it did
 
@@ -106,8 +106,9 @@ class SyncLoop:
                     await activation
                 activation = asyncio.create_task(self._activate(*step))
                 await asyncio.sleep(0)  # let it claim `_target` before the next check compares
-                if step[2] is None:
-                    await activation  # nothing to load (identical, or refused): report it now
+                nothing_to_load, step = step[2] is None, None  # (the step holds the config's text)
+                if nothing_to_load:
+                    await activation  # identical, or refused: report it now
                 if self.last is not None and self.last.live:
                     retry_in = RETRY_MIN
         finally:
@@ -180,7 +181,7 @@ class SyncLoop:
                 await self.nginx.activate(candidate)
             except NginxError as failure:
                 error = str(failure)
-                self._target = self.nginx.live.version if self.nginx.live else None
+                self._target = self.nginx.live
         if error is not None:
             log.error("nginx refused config %s; the last good config stays live: %s", rendered.version, error)
             self.metrics.reloaded(False, None)
@@ -188,7 +189,7 @@ class SyncLoop:
             log.info("config %s is live (%d Ingresses served, %d rejected)", rendered.version,
                      len(translation.served), len(translation.rejected))
             self.metrics.reloaded(True, rendered.version)
-        await self._report(SyncResult(translation, rendered, reloaded=candidate is not None and error is None, error=error))
+        await self._report(SyncResult(translation, rendered.version, reloaded=candidate is not None and error is None, error=error))
 
     async def sync_once(self) -> SyncResult:
         """One whole sync, now (no debounce, no pipelining): for tests and tools."""

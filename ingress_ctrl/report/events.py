@@ -54,15 +54,15 @@ class EventReporter:
         snapshot = self.store.snapshot()
         changed = [k for k in result.translation.served if self._synced.get(k) != _generation(snapshot.get("Ingress", k.namespace, k.name))]
         if result.error is not None:
-            if result.rendered.version not in self._failed_versions:
-                self._failed_versions.add(result.rendered.version)
+            if result.version not in self._failed_versions:
+                self._failed_versions.add(result.version)
                 for key in changed:
                     await self._emit(key, "Warning", "ReloadFailed", f"nginx refused the configuration: {result.error}"[:1024])
             return
         leader = self.election.is_leader
         for key in changed if leader else ():  # a follower reports nothing and so marks nothing
             self._synced[key] = _generation(snapshot.get("Ingress", key.namespace, key.name))
-            await self._emit(key, "Normal", "Sync", f"Configuration {result.rendered.version} is live")
+            await self._emit(key, "Normal", "Sync", f"Configuration {result.version} is live")
         reasons = _rejections(result)
         for key, reason in sorted(reasons.items()):
             if leader and self._rejected.get(key) != reason:

@@ -67,9 +67,12 @@ def test_changed_file_serves_the_new_path(hot):
 
 def test_changed_file_drops_the_removed_path(hot):
     ctl, folder = hot
+    before = ctl.reloads()
     s.write_manifests(folder, "first.yaml", [s.ingress("first", [s.rule("first.example", s.path("/c", "two"))])])
-    ctl.wait_backend(404, "/a", "first.example")
-    assert ctl.backend("/c", "first.example") == "hot-two"
+    ctl.wait_backend("hot-two", "/c", "first.example")
+    # Counted once the old workers stopped accepting: until then one of them may still answer /a.
+    s.wait_until(lambda: ctl.reloads() > before, what="reload counted")
+    assert ctl.backend("/a", "first.example") == 404
 
 
 def test_in_place_write_is_followed(hot):

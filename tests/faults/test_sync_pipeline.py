@@ -84,7 +84,7 @@ def test_certificates_of_a_pending_candidate_survive_the_previous_activation(tmp
             await nginx.activate(candidate_a)
             assert (settings.state_dir / "certs" / f"{b_certs[0].id}.pem").exists()
             await nginx.activate(candidate_b)
-            assert nginx.live == b
+            assert nginx.live == b.version
             assert not (settings.state_dir / "certs" / f"{a_certs[0].id}.pem").exists()
         finally:
             await nginx.stop(2)
