@@ -142,9 +142,6 @@ def run(sizes: Sizes, only: list[str], quick: bool = False) -> dict[str, Any]:
             elif scenario == "startup":
                 results["startup"] = [live.startup("folder", n, backend, log) for n in sizes.startup]
                 results["startup"].append(live.startup("kube", max(sizes.startup), backend, log))
-                if not quick:  # an experiment for the memory target: Kopf's per-object workers idle 0.2 s, not 5 s
-                    results["startup"].append(live.startup("kube", max(sizes.startup), backend, log,
-                                                           kopf={"BENCH_KOPF_IDLE_TIMEOUT": "0.2"}))
             elif scenario == "change":
                 results["change"] = [live.change_to_live(mode, sizes.change_n, sizes.changes, backend, log) for mode in ("folder", "kube")]
             elif scenario == "churn":
