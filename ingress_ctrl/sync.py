@@ -104,8 +104,7 @@ class SyncLoop:
                 dirty_since = loop.time()
                 if activation is not None:
                     await activation
-                activation = asyncio.create_task(self._activate(*step))
-                await asyncio.sleep(0)  # let it claim `_target` before the next check compares
+                activation = self._start_activation(step)
                 nothing_to_load, step = step[2] is None, None  # (the step holds the config's text)
                 if nothing_to_load:
                     await activation  # identical, or refused: report it now
@@ -173,10 +172,15 @@ class SyncLoop:
         if asyncio.get_running_loop().time() >= deadline:
             await asyncio.Event().wait()  # too late to start over: let the check finish
 
+    def _start_activation(self, step: _Step) -> asyncio.Task[None]:
+        """Activate `step` in a task; from now on its config is the one the next check compares to."""
+        if step[2] is not None:
+            self._target = step[1].version
+        return asyncio.create_task(self._activate(*step))
+
     async def _activate(self, translation: Translation, rendered: Rendered, candidate: Candidate | None,
                         error: str | None) -> None:
         if candidate is not None:
-            self._target = rendered.version
             try:
                 await self.nginx.activate(candidate)
             except NginxError as failure:
@@ -195,7 +199,7 @@ class SyncLoop:
         """One whole sync, now (no debounce, no pipelining): for tests and tools."""
         step = await self._check(self.store.version, asyncio.get_running_loop().time() - self.settings.sync.max_delay, None)
         assert step is not None
-        await self._activate(*step)
+        await self._start_activation(step)
         assert self.last is not None
         return self.last
 
