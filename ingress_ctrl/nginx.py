@@ -96,12 +96,13 @@ class NginxProcess:
         May run while an earlier candidate is being activated: each candidate has its own file,
         and its certificates are kept until it is live or dropped. Cancelling it stops `nginx -t`.
         """
+        certificates = tuple(certificates)
         ids = frozenset(c.id for c in certificates)
         candidate = Candidate(rendered, self.state_dir / f"nginx.conf.{rendered.version}", ids, _Phases(rendered.version))
         self._pending.append(candidate)
         try:
             try:
-                await asyncio.to_thread(self._write_files, candidate.path, rendered.text, tuple(certificates))
+                await asyncio.to_thread(self._write_files, candidate.path, rendered.text, certificates)
             except OSError as error:
                 raise NginxError(f"cannot write the config to {self.state_dir}: {error}") from None
             candidate.clock("written")

@@ -212,7 +212,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     source = KubeSource(store, api, namespaces, watch_endpoints=args.watch_endpoints, resync_period=args.resync_period)
     election.on_elected(status.refresh)
     election.on_elected(events.refresh)
-    controller = Controller(settings, store, [source], reporters=[status, events], companions=[election.run])
+    # Events first: a client that waits for the status (the sign that a change is live) then finds
+    # the Sync event already there.
+    controller = Controller(settings, store, [source], reporters=[events, status], companions=[election.run])
     return await controller.run()
 
 
