@@ -64,6 +64,8 @@ def _add_runtime_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--shutdown-grace-period", type=float, default=0.0, help="seconds to keep serving after SIGTERM before nginx quits (default: 0)")
     group.add_argument("--upstream-keepalive-connections", type=_positive_int, default=64,
                        help="idle upstream connections each nginx worker keeps per Service port (default: 64)")
+    group.add_argument("--config-check", choices=["changed", "whole"], default="changed",
+                       help="what nginx -t reads before a reload: the blocks a change made, or the whole config (default: changed)")
     group.add_argument("--sync-debounce", type=float, default=0.1, help="seconds of quiet before a sync (default: 0.1)")
     group.add_argument("--sync-max-delay", type=float, default=1.0, help="longest wait after a change before a sync (default: 1.0)")
 
@@ -119,7 +121,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         http_port=args.http_port, https_port=args.https_port, listen_address=args.listen_address,
         binary=args.nginx_binary, state_dir=args.state_dir, access_log=args.access_log,
         worker_shutdown_timeout=args.worker_shutdown_timeout, resolvers=resolvers(),
-        upstream_keepalive_connections=args.upstream_keepalive_connections,
+        upstream_keepalive_connections=args.upstream_keepalive_connections, config_check=args.config_check,
     )
     return Settings(
         translate=translate, nginx=nginx, sync=SyncSettings(args.sync_debounce, args.sync_max_delay),

@@ -1,8 +1,10 @@
 """The one writer of nginx state: write, `nginx -t`, swap, reload, confirm, restart, stop.
 
 nginx runs as our child in its own process group, so a crashed master's orphaned workers can be
-cleared before it is started again. A config is swapped in only after `nginx -t` accepts it,
-and a reload counts only once the new config version answers on the status socket.
+cleared before it is started again. A config is swapped in only after `nginx -t` accepts it (the
+blocks a change made, see `delta`, or the whole file), and a reload counts only once the new
+config version answers on the status socket; a reload the master refuses is noticed in its error
+log at once, and the last good file is put back.
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ import datetime
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import aiohttp
 
+from ingress_ctrl.delta import Delta, Layout, layout_and_delta
 from ingress_ctrl.render import CONFIG_VERSION_PATH, STATUS_SOCKET, Rendered
 from ingress_ctrl.settings import NginxSettings
 from ingress_ctrl.translate.model import Certificate
 
 log = logging.getLogger(__name__)
 DEFAULT_CERTIFICATE = "default.pem"  # in certs/: the self-signed one made at start
+EMERGENCY_SOCKET = "nginx-emerg.sock"  # in the state directory; nginx.conf.j2 names it too
 
 
 class NginxError(Exception):
@@ -40,6 +45,8 @@ class Candidate:
     path: Path
     certificates: frozenset[str]   # ids of the certificate files it names
     clock: _Phases
+    layout: Layout                 # what the master's blocks will be once it is live
+    checked: str                   # what `nginx -t` read: "whole", or "k of n blocks"
 
 
 class NginxProcess:
@@ -52,8 +59,10 @@ class NginxProcess:
         self._live: str | None = None            # the version of the config nginx serves
         self._stopping = False
         self._restarts = 0
-        self._pending: list[Candidate] = []            # checked or being checked, not yet live
+        self._pending: list[frozenset[str]] = []  # certificates of candidates not yet live or dropped
         self._live_certificates: frozenset[str] = frozenset()
+        self._live_layout: Layout | None = None   # None: the next check reads the whole file
+        self._emergencies: _EmergencyLines | None = None
         self._activation = asyncio.Lock()
         self.exited = asyncio.Event()  # set whenever the master is found dead
 
@@ -98,21 +107,29 @@ class NginxProcess:
         """
         certificates = tuple(certificates)
         ids = frozenset(c.id for c in certificates)
-        candidate = Candidate(rendered, self.state_dir / f"nginx.conf.{rendered.version}", ids, _Phases(rendered.version))
-        self._pending.append(candidate)
+        path = self.state_dir / f"nginx.conf.{rendered.version}"
+        delta_path = path.with_name(f"{path.name}.delta")
+        clock = _Phases(rendered.version)
+        self._pending.append(ids)
         try:
+            base = self._live_layout if self.settings.config_check == "changed" and self.alive else None
             try:
-                await asyncio.to_thread(self._write_files, candidate.path, rendered.text, certificates)
+                layout, delta = await asyncio.to_thread(self._write_candidate, path, delta_path, rendered, certificates, base)
             except OSError as error:
                 raise NginxError(f"cannot write the config to {self.state_dir}: {error}") from None
+            candidate = Candidate(rendered, path, ids, clock, layout,
+                                  f"{delta.blocks} of {delta.of} blocks" if delta else "whole")
             candidate.clock("written")
-            await self.test(candidate.path)
-            candidate.clock("tested")
+            await self.test(delta_path if delta else path)
+            candidate.clock(f"tested ({candidate.checked})")
         except BaseException:
-            self._pending.remove(candidate)
+            self._pending.remove(ids)
             with contextlib.suppress(OSError):
-                candidate.path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
             raise
+        finally:
+            with contextlib.suppress(OSError):
+                delta_path.unlink(missing_ok=True)
         return candidate
 
     async def activate(self, candidate: Candidate) -> None:
@@ -122,7 +139,7 @@ class NginxProcess:
             try:
                 await self._activate(candidate)
             finally:
-                self._pending.remove(candidate)
+                self._pending.remove(candidate.certificates)
             await asyncio.to_thread(self._collect_certificates)
 
     async def _activate(self, candidate: Candidate) -> None:
@@ -135,16 +152,18 @@ class NginxProcess:
         try:
             if self.alive:
                 serving = await asyncio.to_thread(self._workers)
+                since = self._emergencies.seen if self._emergencies else None
                 self._signal(signal.SIGHUP)
             else:
-                serving = set()
+                serving, since = set(), None
                 await self._start()
             clock("signalled")
-            await self._confirm(candidate.rendered.version)
+            await self._confirm(candidate.rendered.version, since)
             clock("answering")
             await self._retired(serving)
             clock("old workers retired")
         except NginxError:
+            self._live_layout = None  # check the whole file next time: it tells what the master saw
             if self._live is not None:  # never leave a config on disk that nginx would not load
                 await asyncio.to_thread(os.replace, good, self.config_path)
                 if self.alive:
@@ -154,6 +173,7 @@ class NginxProcess:
             good.unlink()
         self._live = candidate.rendered.version
         self._live_certificates = candidate.certificates
+        self._live_layout = candidate.layout
 
     async def test(self, path: Path) -> None:
         """`nginx -t` on `path`; raises NginxError with nginx's own words."""
@@ -199,6 +219,8 @@ class NginxProcess:
     async def stop(self, grace: float) -> None:
         """Graceful quit (in-flight requests finish), then force after `grace` seconds."""
         self._stopping = True
+        if self._emergencies is not None:
+            self._emergencies.close()
         if not self.alive:
             return
         self._signal(signal.SIGQUIT)
@@ -227,6 +249,8 @@ class NginxProcess:
         # nginx will not bind over it ("Address already in use"); no nginx of ours is running now.
         with contextlib.suppress(OSError):
             (self.state_dir / STATUS_SOCKET).unlink(missing_ok=True)
+        if self._emergencies is None:
+            self._emergencies = await _EmergencyLines.listen(self.state_dir / EMERGENCY_SOCKET)
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *self._command("-c", str(self.config_path), "-g", "daemon off; master_process on;"),
@@ -236,13 +260,19 @@ class NginxProcess:
             raise NginxError(f"cannot run {self.settings.binary}: {error}") from None
         self.exited.clear()
 
-    async def _confirm(self, version: str) -> None:
+    async def _confirm(self, version: str, since: int | None = None) -> None:
+        """Until `version` answers; raises NginxError if nginx exits, or if the master logs a
+        refusal (an emergency line of its own, after the first `since` lines)."""
         deadline = asyncio.get_running_loop().time() + self.settings.confirm_timeout
         while asyncio.get_running_loop().time() < deadline:
             if not self.alive:
                 raise NginxError(f"nginx exited with {self._process.returncode if self._process else '?'} while loading the config")
             if await self.live_version() == version:
                 return
+            if since is not None and self._emergencies and self._process:
+                refusal = self._emergencies.first_of(self._process.pid, since)
+                if refusal:
+                    raise NginxError(f"the nginx master refused the config: {refusal}")
             await asyncio.sleep(0.02)
         raise NginxError(f"nginx did not serve config version {version} within {self.settings.confirm_timeout:g}s")
 
@@ -293,12 +323,21 @@ class NginxProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._process.pid, sig)
 
-    def _write_files(self, candidate: Path, text: str, certificates: tuple[Certificate, ...]) -> None:
+    def _write_files(self, candidate: Path, text: str, certificates: Iterable[Certificate]) -> None:
         for certificate in certificates:
             path = self.certs_dir / f"{certificate.id}.pem"
             if not path.exists():
                 _write_private(path, certificate.pem)
         _write_private(candidate, text.encode())
+
+    def _write_candidate(self, path: Path, delta_path: Path, rendered: Rendered, certificates: tuple[Certificate, ...],
+                         live: Layout | None) -> tuple[Layout, Delta | None]:
+        """Write the certificates, the candidate, and (if only part of it needs checking) its delta."""
+        self._write_files(path, rendered.text, certificates)
+        layout, delta = layout_and_delta(rendered.text, rendered.version, live)
+        if delta is not None:
+            _write_private(delta_path, delta.text.encode())
+        return layout, delta
 
     def _swap(self, candidate: Path, good: Path) -> None:
         """Keep a hard link to the live config (if any), then move the candidate in its place."""
@@ -310,7 +349,7 @@ class NginxProcess:
 
     def _collect_certificates(self) -> None:
         """Remove the certificate files that neither the live config nor a pending candidate uses."""
-        keep = self._live_certificates.union(*(c.certificates for c in self._pending))
+        keep = self._live_certificates.union(*self._pending)
         for path in self.certs_dir.glob("*.pem"):
             if path.stem not in keep and path.name != DEFAULT_CERTIFICATE:
                 path.unlink(missing_ok=True)
@@ -383,6 +422,49 @@ def _write_private(path: Path, data: bytes) -> None:
         raise
     os.close(fd)
     os.replace(temporary, path)
+
+
+class _EmergencyLines(asyncio.DatagramProtocol):
+    """nginx's emergency lines, sent to us as syslog datagrams (`error_log syslog:… emerg`).
+
+    A reload the master refuses is told only in its log; this is how the controller hears it at
+    once instead of waiting `confirm_timeout` for a version that will not come. Datagrams never
+    block nginx, whether or not anyone reads them.
+    """
+
+    KEEP = 100
+
+    def __init__(self) -> None:
+        self.seen = 0                       # lines received so far
+        self.lines: list[str] = []          # the last KEEP of them
+        self.transport: asyncio.BaseTransport | None = None
+
+    @classmethod
+    async def listen(cls, path: Path) -> _EmergencyLines:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(path))
+        sock.setblocking(False)
+        _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(cls, sock=sock)
+        return protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.seen += 1
+        self.lines = [*self.lines[-(self.KEEP - 1):], data.decode(errors="replace")]
+
+    def first_of(self, pid: int, since: int) -> str | None:
+        """The first line from process `pid` among those received after the first `since`."""
+        new = self.lines[len(self.lines) - min(self.seen - since, len(self.lines)):]
+        mark = f"] {pid}#"
+        return next((line.split(": ", 2)[-1] for line in new if mark in line), None)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 def _tidy(stderr: bytes) -> str:

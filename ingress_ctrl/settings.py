@@ -62,6 +62,9 @@ class NginxSettings:
     # 320 was for its single Lua balancer upstream; nginx zeroes the whole pool per upstream at every
     # load, so 320 here costs ~40 MB and ~25% of the load time per 1,000 Services.
     upstream_keepalive_connections: int = 64
+    # What `nginx -t` reads before a reload: "changed" (the blocks a change made, see delta.py; the
+    # whole file at start, after a refusal, or when http-level settings change) or "whole".
+    config_check: str = "changed"
 
 
 @dataclasses.dataclass(frozen=True)

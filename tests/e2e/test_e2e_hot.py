@@ -209,8 +209,9 @@ def test_tls_secret_added_later_is_served(hot):
     certificate, key = s.make_certificate("tls.example rotated", ["tls.example"])
     s.write_manifests(folder, "secret.yaml", [s.tls_secret("tls-cert", certificate, key)])
     s.wait_until(lambda: s.common_name(ctl.get_tls("/", "tls.example").certificate) == "tls.example rotated", what="rotated certificate")
-    own = [p for p in (ctl.state_dir / "certs").glob("*.pem") if p.name != "default.pem"]
-    assert len(own) == 1  # the old one is collected
+    # the old one is collected once the old workers are gone (just after the new one answers)
+    own = lambda: [p for p in (ctl.state_dir / "certs").glob("*.pem") if p.name != "default.pem"]  # noqa: E731
+    s.wait_until(lambda: len(own()) == 1, what="the old certificate file collected")
 
 
 def test_nginx_killed_is_restarted(hot):
