@@ -13,6 +13,7 @@ from typing import Any
 
 from ingress_ctrl.settings import ObjectRef, TranslateSettings
 from ingress_ctrl.state import ObjectKey, Snapshot
+from ingress_ctrl.translate import collector
 from ingress_ctrl.translate.backends import RESOLUTIONS, SERVICE_SPECS, SLICE_ENDPOINTS, V1_ENDPOINTS, BackendResolver, ServiceBackend
 from ingress_ctrl.translate.classes import ClassMatcher
 from ingress_ctrl.translate.grammar import Invalid
@@ -70,9 +71,10 @@ MEMOS = (PARSED_INGRESSES, SERVICE_SPECS, SLICE_ENDPOINTS, V1_ENDPOINTS, RESOLUT
 
 
 def translate(snapshot: Snapshot, settings: TranslateSettings, now: datetime.datetime) -> Translation:
-    for memo in MEMOS:
-        memo.new_round()
-    return _Translator(snapshot, settings, now).run()
+    with collector.paused():  # see collector.py: half of a cold translate was full collections
+        for memo in MEMOS:
+            memo.new_round()
+        return _Translator(snapshot, settings, now).run()
 
 
 class _Translator:
