@@ -40,8 +40,8 @@ def write_ingress(manifests: Path, ingress: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def running(mode: str, name: str, n: int, backend: procs.BackendNginx,
-            kopf: dict[str, str] | None = None) -> Iterator[tuple[procs.Controller, Path, Emulator | None]]:
+def running(mode: str, name: str, n: int, backend: procs.BackendNginx, kopf: dict[str, str] | None = None,
+            extra: tuple[str, ...] = ()) -> Iterator[tuple[procs.Controller, Path, Emulator | None]]:
     """The controller on a world of n Ingresses: folder mode (manifests on disk) or Kubernetes mode
     (objects preloaded into an emulator). Yields (controller, its work dir's manifests folder, the
     emulator or None); stops and removes everything on leaving."""
@@ -50,12 +50,12 @@ def running(mode: str, name: str, n: int, backend: procs.BackendNginx,
     try:
         if mode == "folder":
             manifests = folder_world(workdir, n, backend.port, backend.marker_port)
-            controller = start_folder(workdir, manifests)
+            controller = start_folder(workdir, manifests, extra)
         else:
             manifests = workdir / "manifests"
             emulator = Emulator()
             emulator.preload(objects.world(n, backend.port, backend.marker_port))
-            controller = start_kube(workdir, emulator, kopf=kopf)
+            controller = start_kube(workdir, emulator, extra, kopf=kopf)
         try:
             yield controller, manifests, emulator
         finally:
@@ -81,10 +81,12 @@ SETTLE_S = 2.0  # after ready, before the first change
 
 # --- change-to-live --------------------------------------------------------------------------------------
 
-def change_to_live(mode: str, n: int, changes: int, backend: procs.BackendNginx, log: Any = print) -> dict[str, Any]:
+def change_to_live(mode: str, n: int, changes: int, backend: procs.BackendNginx, log: Any = print,
+                   check: str = "changed") -> dict[str, Any]:
     """`changes` single changes one after another, each: one Ingress gains a path to the marker
-    Service; the time from the write (file or API call) until that path answers "marker"."""
-    with running(mode, "c2l", n, backend) as (controller, manifests, emulator):
+    Service; the time from the write (file or API call) until that path answers "marker".
+    `check`: what `nginx -t` reads (--config-check; "whole" is how it was before)."""
+    with running(mode, "c2l", n, backend, extra=("--config-check", check)) as (controller, manifests, emulator):
         ready = controller.wait_ready()
         # Steady state: right after ready, Kopf is still handling the watch's initial events for
         # every preloaded object, and a change waits behind them (seen: 3.3 s, once).
@@ -103,11 +105,11 @@ def change_to_live(mode: str, n: int, changes: int, backend: procs.BackendNginx,
             live = procs.wait_until(lambda: procs.answers(controller.http_port, objects.host(i), f"/chg-{k}/x"), 60,
                                     0.005, f"change {k}")
             latencies.append(live - start)
-        result = {"mode": mode, "n": n, "changes": changes, "ready_s": ready,
+        result = {"mode": mode, "check": check, "n": n, "changes": changes, "ready_s": ready,
                   "p50_s": procs.percentile(latencies, 50), "p99_s": procs.percentile(latencies, 99),
                   "max_s": max(latencies), "mean_s": sum(latencies) / len(latencies),
                   "reloads": controller.reloads() - reloads_before, "latencies_s": latencies}
-        log(f"  change-to-live {mode}: p50 {result['p50_s']:.3f}s p99 {result['p99_s']:.3f}s ({result['reloads']} reloads)")
+        log(f"  change-to-live {mode} ({check}): p50 {result['p50_s']:.3f}s p99 {result['p99_s']:.3f}s ({result['reloads']} reloads)")
         return result
 
 

@@ -143,7 +143,8 @@ def run(sizes: Sizes, only: list[str], quick: bool = False) -> dict[str, Any]:
                 results["startup"] = [live.startup("folder", n, backend, log) for n in sizes.startup]
                 results["startup"].append(live.startup("kube", max(sizes.startup), backend, log))
             elif scenario == "change":
-                results["change"] = [live.change_to_live(mode, sizes.change_n, sizes.changes, backend, log) for mode in ("folder", "kube")]
+                results["change"] = [live.change_to_live(mode, sizes.change_n, sizes.changes, backend, log, check)
+                                     for mode, check in (("folder", "changed"), ("kube", "changed"), ("folder", "whole"))]
             elif scenario == "churn":
                 results["churn"] = [live.churn(mode, sizes.churn_n, sizes.churn_updates, sizes.churn_window, backend, log=log)
                                     for mode in ("kube", "folder")]

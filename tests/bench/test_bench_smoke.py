@@ -47,7 +47,7 @@ def test_every_scenario_reports_its_figures(run):
     assert {(r["mode"], r["n"]) for r in results["startup"]} >= {("folder", n) for n in results["sizes"]["startup"]} | {("kube", max(results["sizes"]["startup"]))}
     for row in results["startup"]:
         assert {"ready_s", "nginx_loads", "serves", "controller_mib", "nginx_master_mib", "nginx_worker_mib"} <= row.keys()
-    assert sorted(r["mode"] for r in results["change"]) == ["folder", "kube"]
+    assert sorted((r["mode"], r["check"]) for r in results["change"]) == [("folder", "changed"), ("folder", "whole"), ("kube", "changed")]
     for row in results["change"]:
         assert {"p50_s", "p99_s", "max_s", "reloads"} <= row.keys()
         assert len(row["latencies_s"]) == row["changes"]
