@@ -18,6 +18,7 @@ PREFIX = "nginx.ingress.kubernetes.io/"
 _SIZE = re.compile(r"[0-9]{1,9}[kKmMgG]?\Z")
 _SECONDS = re.compile(r"[0-9]{1,5}\Z")
 REFUSED_SUFFIX = "-snippet"
+DEFAULTS = LocationOptions()  # shared by every Ingress without our annotations (nearly all)
 
 
 def _boolean(text: str) -> bool:
@@ -57,9 +58,7 @@ def parse(annotations: Mapping[str, Any]) -> tuple[LocationOptions, list[tuple[s
     """
     values: dict[str, Any] = {}
     warnings: list[tuple[str, str]] = []
-    for key in sorted(k for k in annotations if isinstance(k, str)):  # YAML allows other key types
-        if not key.startswith(PREFIX):
-            continue
+    for key in sorted(k for k in annotations if isinstance(k, str) and k.startswith(PREFIX)):  # YAML allows other key types
         suffix = key[len(PREFIX):]
         field = f"metadata.annotations[{key!r}]"
         if suffix.endswith(REFUSED_SUFFIX):
@@ -77,4 +76,4 @@ def parse(annotations: Mapping[str, Any]) -> tuple[LocationOptions, list[tuple[s
         except ValueError as error:
             raise Invalid(field, f"{text[:64]!r} {error}") from None
         values[option] = value
-    return dataclasses.replace(LocationOptions(), **values), warnings
+    return (dataclasses.replace(DEFAULTS, **values) if values else DEFAULTS), warnings

@@ -120,7 +120,7 @@ class BackendResolver:
         if not endpoints:
             return unavailable(f"Service {ref.namespace}/{ref.name} port {ref.port} has no ready endpoints")
         name = upstream_name(ref.namespace, ref.name, number)
-        return Resolution((Backend(upstream=name), None), Upstream(name, tuple(sorted(endpoints))), tuple(problems))
+        return Resolution((Backend(upstream=name), None), Upstream(name, tuple(sorted(endpoints, key=_endpoint_order))), tuple(problems))
 
     def _endpoints(self, ref: ServiceBackend, port_name: str, slices: Any, problems: list[Problem]) -> set[Endpoint]:
         if slices:
@@ -133,6 +133,11 @@ class BackendResolver:
             return set()
         key = ObjectKey("Endpoints", ref.namespace, ref.name)
         return set(_guarded(key, V1_ENDPOINTS, endpoints, problems).get(port_name, frozenset()))
+
+
+def _endpoint_order(endpoint: Endpoint) -> tuple[str, int]:
+    """Endpoint's own order, without a dataclass comparison per step."""
+    return endpoint.address, endpoint.port
 
 
 def _guarded(key: ObjectKey, read: IdentityMemo[dict[str, frozenset[Endpoint]]], obj: Any,

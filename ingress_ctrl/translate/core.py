@@ -13,7 +13,7 @@ from typing import Any
 
 from ingress_ctrl.settings import ObjectRef, TranslateSettings
 from ingress_ctrl.state import ObjectKey, Snapshot
-from ingress_ctrl.translate import collector
+from ingress_ctrl.translate import annotations, collector
 from ingress_ctrl.translate.backends import RESOLUTIONS, SERVICE_SPECS, SLICE_ENDPOINTS, V1_ENDPOINTS, BackendResolver, ServiceBackend
 from ingress_ctrl.translate.classes import ClassMatcher
 from ingress_ctrl.translate.grammar import Invalid
@@ -49,17 +49,17 @@ class ServerMemo:
     Server objects for all the others."""
 
     def __init__(self) -> None:
-        self._entries: dict[Host, tuple[tuple[Any, ...], Server, list[Problem]]] = {}
-        self._fresh: dict[Host, tuple[tuple[Any, ...], Server, list[Problem]]] = {}
+        self._entries: dict[Host, tuple[tuple[Any, ...], Server, tuple[Problem, ...]]] = {}
+        self._fresh: dict[Host, tuple[tuple[Any, ...], Server, tuple[Problem, ...]]] = {}
 
-    def get(self, host: Host, inputs: tuple[Any, ...]) -> tuple[Server, list[Problem]] | None:
+    def get(self, host: Host, inputs: tuple[Any, ...]) -> tuple[Server, tuple[Problem, ...]] | None:
         entry = self._entries.get(host)
         if entry is None or entry[0] != inputs:  # tuple equality: identical objects compare at once
             return None
         self._fresh[host] = entry
         return entry[1], entry[2]
 
-    def put(self, host: Host, inputs: tuple[Any, ...], server: Server, problems: list[Problem]) -> None:
+    def put(self, host: Host, inputs: tuple[Any, ...], server: Server, problems: tuple[Problem, ...]) -> None:
         self._fresh[host] = (inputs, server, problems)
 
     def new_round(self) -> None:
@@ -189,8 +189,14 @@ class _Translator:
     def _server(self, host: Host, table: Mapping[tuple[str, str], Claim], fallback: Backend, tls: Mapping[str, Any],
                 certificate: Certificate | None) -> Server:
         has_tls = host is not None and self._tls_host(host, tls) is not None
-        resolved = tuple(self.resolver.resolve(route.backend) for route, _ in table.values())
-        inputs = (fallback, certificate, has_tls, tuple(table.items()), resolved)
+        # One flat tuple (each claim's route, Ingress and resolved backend; a table key is its
+        # route's match and path): the memo keeps it for every host, so nested tuples would be
+        # ~10 more long-lived objects per host for the garbage collector to walk.
+        claims: list[Any] = [fallback, certificate, has_tls]
+        resolve = self.resolver.resolve
+        for route, ingress in table.values():
+            claims += (route, ingress, resolve(route.backend))
+        inputs = tuple(claims)
         remembered = SERVERS.get(host, inputs)
         if remembered is not None:
             server, problems = remembered
@@ -198,7 +204,7 @@ class _Translator:
             start = len(self.problems)
             locations = self._locations(table, fallback, host, has_tls)
             server = Server(ServerName(host) if host is not None else None, locations, certificate)
-            problems = self.problems[start:]
+            problems = tuple(self.problems[start:])
             del self.problems[start:]
             SERVERS.put(host, inputs, server, problems)
         self.problems.extend(problems)
@@ -209,11 +215,15 @@ class _Translator:
         prefixes: list[tuple[str, Location]] = []
 
         def location(match: str, path: str, route: Route, ingress: ParsedIngress) -> Location:
+            backend, why = self.resolver.resolve(route.backend)
+            if why:
+                self.problems.append(Problem(ingress.key, f"{route.field}.backend", f"{why}; answering 503"))
             options = ingress.options
-            redirect = options.force_ssl_redirect or (options.ssl_redirect and has_tls)
-            options = _location_options(redirect, options.proxy_body_size, options.proxy_connect_timeout,
-                                        options.proxy_read_timeout, options.proxy_send_timeout)
-            return Location(match, path, self._backend(route.backend, ingress.key, f"{route.field}.backend"), options)  # type: ignore[arg-type]
+            if options is not annotations.DEFAULTS:  # nearly every Ingress: no annotations, no redirect
+                redirect = options.force_ssl_redirect or (options.ssl_redirect and has_tls)
+                options = _location_options(redirect, options.proxy_body_size, options.proxy_connect_timeout,
+                                            options.proxy_read_timeout, options.proxy_send_timeout)
+            return Location(match, path, backend, options)  # type: ignore[arg-type]
 
         for (match, path), (route, ingress) in table.items():
             if match == "exact":

@@ -6,6 +6,7 @@ Every value that can reach nginx.conf goes through one of these. A value that fa
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -30,6 +31,7 @@ IANA_SVC_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,13}[a-z0-9])?\Z")
 # would read as syntax, variables or escapes has no place in a location.
 PATH = re.compile(r"/[A-Za-z0-9._~!&()*+,=:@/-]*\Z")
 MAX_PATH_LENGTH = 1024
+_LETTER = re.compile("[a-z]")
 
 
 def mapping(value: Any, field: str, *, optional: bool = False) -> Mapping[str, Any]:
@@ -90,14 +92,23 @@ def host(value: Any, field: str) -> str:
 
 def path(value: Any, field: str) -> str:
     text = string(value, field)
-    if len(text) > MAX_PATH_LENGTH:
-        raise Invalid(field, f"longer than {MAX_PATH_LENGTH} characters")
-    if not PATH.match(text):
-        raise Invalid(field, f"{text!r} must start with '/' and use only letters, digits and ._~!&()*+,=:@/-")
-    if "//" in text or any(seg in (".", "..") for seg in text.split("/")):
-        # nginx normalizes request URIs, so such a location could never match.
-        raise Invalid(field, f"{text!r} has an empty, '.' or '..' segment")
+    why = _path_problem(text)
+    if why is not None:
+        raise Invalid(field, why)
     return text
+
+
+@functools.lru_cache(maxsize=1024)
+def _path_problem(text: str) -> str | None:
+    """Why `text` is not an acceptable path, or None (cached: a few paths recur in every Ingress)."""
+    if len(text) > MAX_PATH_LENGTH:
+        return f"longer than {MAX_PATH_LENGTH} characters"
+    if not PATH.match(text):
+        return f"{text!r} must start with '/' and use only letters, digits and ._~!&()*+,=:@/-"
+    if "//" in text or "/." in text and any(seg in (".", "..") for seg in text.split("/")):
+        # nginx normalizes request URIs, so such a location could never match.
+        return f"{text!r} has an empty, '.' or '..' segment"
+    return None
 
 
 def port_number(value: Any, field: str) -> int:
@@ -108,7 +119,7 @@ def port_number(value: Any, field: str) -> int:
 
 def port_name(value: Any, field: str) -> str:
     text = string(value, field)
-    if not IANA_SVC_NAME.match(text) or "--" in text or not re.search("[a-z]", text):
+    if not IANA_SVC_NAME.match(text) or "--" in text or not _LETTER.search(text):
         raise Invalid(field, f"{text!r} is not a valid port name")
     return text
 

@@ -57,9 +57,8 @@ def _pem(crt_b64: str, key_b64: str) -> tuple[bytes, datetime.datetime]:
         private_key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         raise Invalid("data.tls.key", "is not an unencrypted PEM private key") from None
-    public = serialization.PublicFormat.SubjectPublicKeyInfo
     encoding = serialization.Encoding.PEM
-    if chain[0].public_key().public_bytes(encoding, public) != private_key.public_key().public_bytes(encoding, public):
+    if chain[0].public_key() != private_key.public_key():  # compares the key material, as SPKI bytes would
         raise Invalid("data.tls.key", "does not match the certificate in tls.crt")
     pem = b"".join(cert.public_bytes(encoding) for cert in chain) + private_key.private_bytes(
         encoding, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
