@@ -48,7 +48,10 @@ class Delta:
 def layout_and_delta(text: str, version: str, live: Layout | None) -> tuple[Layout, Delta | None]:
     """The layout of `text`, and its delta against the `live` layout (None: check the whole,
     because nothing is live or the frame changed)."""
-    head, *blocks, tail = _BLOCK_START.split(text)
+    parts = _BLOCK_START.split(text)
+    if len(parts) < 2:  # not laid out as the templates do: nothing to go by
+        return Layout(hash(text), frozenset()), None
+    head, *blocks, tail = parts
     frame = hash((head.replace(version, ""), tail.replace(version, "")))
     hashes = [hash(block) for block in blocks]
     layout = Layout(frame, frozenset(hashes))

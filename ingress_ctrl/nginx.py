@@ -250,7 +250,10 @@ class NginxProcess:
         with contextlib.suppress(OSError):
             (self.state_dir / STATUS_SOCKET).unlink(missing_ok=True)
         if self._emergencies is None:
-            self._emergencies = await _EmergencyLines.listen(self.state_dir / EMERGENCY_SOCKET)
+            try:
+                self._emergencies = await _EmergencyLines.listen(self.state_dir / EMERGENCY_SOCKET)
+            except OSError as error:  # a refused reload then shows as a timeout instead
+                log.warning("cannot listen for nginx's emergency lines on %s: %s", self.state_dir / EMERGENCY_SOCKET, error)
         try:
             self._process = await asyncio.create_subprocess_exec(
                 *self._command("-c", str(self.config_path), "-g", "daemon off; master_process on;"),
