@@ -85,9 +85,13 @@ def _hash_sizes(config: Config) -> tuple[int, int]:
     return bucket, max(1024, 2 * len(config.servers))
 
 
-def _server_block(server: Server, settings: NginxSettings, default_pem: str | None) -> str:
-    return _environment().get_template("server.j2").render(server=server, nginx=settings, state_dir=str(settings.state_dir),
-                                                           default_pem=default_pem)
+def _server_blocks(servers: list[Server], settings: NginxSettings, default_pem: str | None) -> list[str]:
+    """Many server blocks in one template call (a call costs as much as a small block)."""
+    if not servers:
+        return []
+    text = _environment().get_template("server.j2").render(servers=servers, nginx=settings, state_dir=str(settings.state_dir),
+                                                           default_pem=default_pem, separator=_SEPARATOR)
+    return text.split(_SEPARATOR)[:-1]
 
 
 def _upstream_blocks(upstreams: list[Upstream], settings: NginxSettings) -> list[str]:
@@ -112,9 +116,6 @@ class _Blocks:
     def __init__(self) -> None:
         self._entries: dict[int, tuple[object, object, str]] = {}
         self._fresh: dict[int, tuple[object, object, str]] = {}
-
-    def get(self, obj: object, context: object, make: Callable[[], str]) -> str:
-        return self.get_many([obj], context, lambda missing: [make()])[0]
 
     def get_many(self, objs: Sequence[T], context: object, make: Callable[[list[T]], list[str]]) -> list[str]:
         """The blocks of `objs`; those not remembered are made by one call of `make`."""
@@ -156,8 +157,8 @@ def render(config: Config, settings: NginxSettings) -> Rendered:
     with _BLOCKS_LOCK:
         _BLOCKS.new_round()
         default = (settings, default_pem(config, settings))
-        blocks = [_BLOCKS.get(config.default_server, default, lambda: _server_block(config.default_server, *default))]
-        blocks += [_BLOCKS.get(s, settings, lambda s=s: _server_block(s, settings, None)) for s in config.servers]  # type: ignore[misc]
+        blocks = _BLOCKS.get_many([config.default_server], default, lambda missing: _server_blocks(missing, *default))
+        blocks += _BLOCKS.get_many(config.servers, settings, lambda missing: _server_blocks(missing, settings, None))
         upstreams = _BLOCKS.get_many(config.upstreams, settings, lambda missing: _upstream_blocks(missing, settings))
     text = _environment().get_template("nginx.conf.j2").render(
         server_blocks=blocks,
