@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -189,20 +190,17 @@ class _Translator:
     def _server(self, host: Host, table: Mapping[tuple[str, str], Claim], fallback: Backend, tls: Mapping[str, Any],
                 certificate: Certificate | None) -> Server:
         has_tls = host is not None and self._tls_host(host, tls) is not None
-        # One flat tuple (each claim's route, Ingress and resolved backend; a table key is its
-        # route's match and path): the memo keeps it for every host, so nested tuples would be
-        # ~10 more long-lived objects per host for the garbage collector to walk.
-        claims: list[Any] = [fallback, certificate, has_tls]
         resolve = self.resolver.resolve
-        for route, ingress in table.values():
-            claims += (route, ingress, resolve(route.backend))
-        inputs = tuple(claims)
+        claims = [(route, ingress, resolve(route.backend)) for route, ingress in table.values()]
+        # The memo keeps its inputs for every host: one flat tuple (a table key is its route's match
+        # and path), not ~10 nested ones, for the garbage collector to walk.
+        inputs = (fallback, certificate, has_tls, *itertools.chain.from_iterable(claims))
         remembered = SERVERS.get(host, inputs)
         if remembered is not None:
             server, problems = remembered
         else:
             start = len(self.problems)
-            locations = self._locations(table, fallback, host, has_tls)
+            locations = self._locations(claims, fallback, has_tls)
             server = Server(ServerName(host) if host is not None else None, locations, certificate)
             problems = tuple(self.problems[start:])
             del self.problems[start:]
@@ -210,12 +208,13 @@ class _Translator:
         self.problems.extend(problems)
         return server
 
-    def _locations(self, table: Mapping[tuple[str, str], Claim], fallback: Backend, host: Host, has_tls: bool) -> tuple[Location, ...]:
+    def _locations(self, claims: list[tuple[Route, ParsedIngress, tuple[Backend, str | None]]], fallback: Backend,
+                   has_tls: bool) -> tuple[Location, ...]:
         locations: dict[tuple[str, str], Location] = {}
         prefixes: list[tuple[str, Location]] = []
 
-        def location(match: str, path: str, route: Route, ingress: ParsedIngress) -> Location:
-            backend, why = self.resolver.resolve(route.backend)
+        def location(path: str, route: Route, ingress: ParsedIngress, resolved: tuple[Backend, str | None]) -> Location:
+            backend, why = resolved
             if why:
                 self.problems.append(Problem(ingress.key, f"{route.field}.backend", f"{why}; answering 503"))
             options = ingress.options
@@ -223,21 +222,23 @@ class _Translator:
                 redirect = options.force_ssl_redirect or (options.ssl_redirect and has_tls)
                 options = _location_options(redirect, options.proxy_body_size, options.proxy_connect_timeout,
                                             options.proxy_read_timeout, options.proxy_send_timeout)
-            return Location(match, path, backend, options)  # type: ignore[arg-type]
+            return Location(route.match, path, backend, options)  # type: ignore[arg-type]
 
-        for (match, path), (route, ingress) in table.items():
-            if match == "exact":
-                locations[("exact", path)] = location("exact", path, route, ingress)
-        for (match, path), (route, ingress) in table.items():
-            if match != "prefix":
+        for route, ingress, resolved in claims:
+            if route.match == "exact":
+                locations[("exact", route.path)] = location(route.path, route, ingress, resolved)
+        for route, ingress, resolved in claims:
+            if route.match != "prefix":
                 continue
+            path = route.path
             if path == "/":
-                loc = location("prefix", "/", route, ingress)
+                loc = location("/", route, ingress, resolved)
                 locations[("prefix", "/")] = loc
             else:
-                loc = location("prefix", path + "/", route, ingress)
+                loc = location(path + "/", route, ingress, resolved)
                 locations[("prefix", path + "/")] = loc
-                locations.setdefault(("exact", path), Location("exact", path, loc.backend, loc.options))  # Exact wins
+                if ("exact", path) not in locations:  # Exact wins
+                    locations[("exact", path)] = Location("exact", path, loc.backend, loc.options)
             prefixes.append((path, loc))
         if ("prefix", "/") not in locations:
             locations[("prefix", "/")] = Location("prefix", "/", fallback)
