@@ -19,6 +19,9 @@ from ingress_ctrl.translate.memo import IdentityMemo
 from ingress_ctrl.translate.model import UNAVAILABLE, Backend, Endpoint, Problem, Upstream
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+# An endpoint while it is being collected and de-duplicated: plain tuples hash and sort in C, an
+# Endpoint (the model's) is made once per endpoint of an upstream in use.
+Address = tuple[str, int]
 
 
 def upstream_name(namespace: str, service: str, port: int) -> str:
@@ -120,11 +123,12 @@ class BackendResolver:
         if not endpoints:
             return unavailable(f"Service {ref.namespace}/{ref.name} port {ref.port} has no ready endpoints")
         name = upstream_name(ref.namespace, ref.name, number)
-        return Resolution((Backend(upstream=name), None), Upstream(name, tuple(sorted(endpoints, key=_endpoint_order))), tuple(problems))
+        upstream = Upstream(name, tuple(Endpoint(*address) for address in sorted(endpoints)))
+        return Resolution((Backend(upstream=name), None), upstream, tuple(problems))
 
-    def _endpoints(self, ref: ServiceBackend, port_name: str, slices: Any, problems: list[Problem]) -> set[Endpoint]:
+    def _endpoints(self, ref: ServiceBackend, port_name: str, slices: Any, problems: list[Problem]) -> set[Address]:
         if slices:
-            found: set[Endpoint] = set()
+            found: set[Address] = set()
             for key, obj in slices:
                 found |= _guarded(key, SLICE_ENDPOINTS, obj, problems).get(port_name, frozenset())
             return found
@@ -135,13 +139,8 @@ class BackendResolver:
         return set(_guarded(key, V1_ENDPOINTS, endpoints, problems).get(port_name, frozenset()))
 
 
-def _endpoint_order(endpoint: Endpoint) -> tuple[str, int]:
-    """Endpoint's own order, without a dataclass comparison per step."""
-    return endpoint.address, endpoint.port
-
-
-def _guarded(key: ObjectKey, read: IdentityMemo[dict[str, frozenset[Endpoint]]], obj: Any,
-             problems: list[Problem]) -> dict[str, frozenset[Endpoint]]:
+def _guarded(key: ObjectKey, read: IdentityMemo[dict[str, frozenset[Address]]], obj: Any,
+             problems: list[Problem]) -> dict[str, frozenset[Address]]:
     try:
         return read(obj)
     except Invalid as error:
@@ -198,7 +197,7 @@ def _service_spec(service: Mapping[str, Any]) -> ServiceSpec:
     return ServiceSpec(tuple(ports), external)
 
 
-def _slice_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Endpoint]]:
+def _slice_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Address]]:
     """Ready endpoints of one EndpointSlice, by port name."""
     if obj.get("addressType", "IPv4") not in ("IPv4", "IPv6"):
         return {}  # FQDN slices are not routable by address
@@ -216,12 +215,12 @@ def _slice_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Endpoint]]:
             continue
         for a, address in enumerate(grammar.sequence(endpoint.get("addresses"), f"{field}.addresses")):
             addresses.append(grammar.ip_address(address, f"{field}.addresses[{a}]"))
-    return {name: frozenset(Endpoint(address, port) for address in addresses) for name, port in ports.items()}
+    return {name: frozenset((address, port) for address in addresses) for name, port in ports.items()}
 
 
-def _v1_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Endpoint]]:
+def _v1_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Address]]:
     """Ready endpoints of a v1 Endpoints object, by port name."""
-    found: dict[str, set[Endpoint]] = defaultdict(set)
+    found: dict[str, set[Address]] = defaultdict(set)
     for s, subset in enumerate(grammar.sequence(obj.get("subsets"), "subsets")):
         field = f"subsets[{s}]"
         subset = grammar.mapping(subset, field)
@@ -232,7 +231,7 @@ def _v1_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Endpoint]]:
         for a, address in enumerate(grammar.sequence(subset.get("addresses"), f"{field}.addresses")):
             ip = grammar.ip_address(grammar.mapping(address, f"{field}.addresses[{a}]").get("ip"), f"{field}.addresses[{a}].ip")
             for name, port in ports.items():
-                found[name].add(Endpoint(ip, port))
+                found[name].add((ip, port))
     return {name: frozenset(endpoints) for name, endpoints in found.items()}
 
 
