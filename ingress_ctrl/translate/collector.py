@@ -1,14 +1,15 @@
 """The cyclic garbage collector paused while translate builds the model, and at most one full
 collection after it.
 
-A cold translate (start-up) builds ~45 long-lived objects per Ingress (the model and the memos)
+A cold translate (start-up) builds ~40 long-lived objects per Ingress (the model and the memos)
 on top of the Store's objects. CPython (3.11) runs a full collection whenever the objects that
 survived into the oldest generation since the last one exceed a quarter of it, so building
-450,000 objects at 10,000 Ingresses triggered 3-4 full collections, each walking the whole heap
-(~0.4-0.6 s each, half of the cold translate), and finding nothing: translate makes no cycles.
-Paused, the same objects cost one full collection, made here at the end when many were built
-(so the next sync does not pay for this one); a sync that changed a few objects builds few and
-leaves the collector to its normal schedule.
+400,000 objects at 10,000 Ingresses triggered 3-4 full collections, each walking the whole heap
+(0.4-0.7 s each here, half of the cold translate) and finding next to nothing: translate makes
+cycles only for the errors it remembers. Paused, the same objects cost one full collection, made
+here at the end when many were built, so that it is paid by this translate and not by whatever
+runs next; a sync that changed a few objects builds few and leaves the collector to its own
+schedule. The pause is process-wide: other threads' cyclic garbage waits for its end.
 """
 
 from __future__ import annotations

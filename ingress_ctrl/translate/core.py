@@ -222,7 +222,7 @@ class _Translator:
                 redirect = options.force_ssl_redirect or (options.ssl_redirect and has_tls)
                 options = _location_options(redirect, options.proxy_body_size, options.proxy_connect_timeout,
                                             options.proxy_read_timeout, options.proxy_send_timeout)
-            return Location(route.match, path, backend, options)  # type: ignore[arg-type]
+            return Location(route.match, path, backend, options)
 
         for route, ingress, resolved in claims:
             if route.match == "exact":
