@@ -1,15 +1,19 @@
-"""The cyclic garbage collector paused while translate builds the model, and at most one full
-collection after it.
+"""The cyclic garbage collector paused while translate builds the model, and what a big translate
+built frozen out of later collections.
 
 A cold translate (start-up) builds ~40 long-lived objects per Ingress (the model and the memos)
 on top of the Store's objects. CPython (3.11) runs a full collection whenever the objects that
 survived into the oldest generation since the last one exceed a quarter of it, so building
 400,000 objects at 10,000 Ingresses triggered 3-4 full collections, each walking the whole heap
 (0.4-0.7 s each here, half of the cold translate) and finding next to nothing: translate makes
-cycles only for the errors it remembers. Paused, the same objects cost one full collection, made
-here at the end when many were built, so that it is paid by this translate and not by whatever
-runs next; a sync that changed a few objects builds few and leaves the collector to its own
-schedule. The pause is process-wide: other threads' cyclic garbage waits for its end.
+cycles only for the errors it remembers. Paused, the same objects would still cost a full
+collection soon after (0.5 s at 10,000 Ingresses), and one more every time the collector's
+schedule comes round, on the controller's event loop thread. After a translate that built many
+objects (start-up, or a change to most of the world) they are frozen instead (`gc.freeze`): moved
+out of the collector's view, still freed by reference counting when a later sync replaces them.
+Only cyclic garbage already among them is never collected: translate's few remembered errors, once
+per such translate. A sync that changed a few objects builds few and leaves the collector to its
+own schedule. The pause is process-wide: other threads' cyclic garbage waits for its end.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import gc
 import threading
 from collections.abc import Iterator
 
-FULL_COLLECTION_AFTER = 100_000  # new objects left by a paused translate (~2,000 Ingresses' worth)
+FREEZE_AFTER = 100_000  # new objects left by a paused translate (~2,000 Ingresses' worth)
 
 _lock = threading.Lock()
 _depth = 0  # translates running (in threads): the last one to finish restarts the collector
@@ -28,7 +32,7 @@ _was_enabled = False
 
 @contextlib.contextmanager
 def paused() -> Iterator[None]:
-    """No automatic collection inside; a full one at the end if many objects were made meanwhile."""
+    """No automatic collection inside; everything frozen at the end if many objects were made meanwhile."""
     global _depth, _was_enabled
     with _lock:
         if _depth == 0:
@@ -43,5 +47,5 @@ def paused() -> Iterator[None]:
             restart = _depth == 0 and _was_enabled
             if restart:
                 gc.enable()
-        if restart and gc.get_count()[0] > FULL_COLLECTION_AFTER:
-            gc.collect()
+        if restart and gc.get_count()[0] > FREEZE_AFTER:
+            gc.freeze()

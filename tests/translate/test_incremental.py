@@ -91,3 +91,19 @@ def test_the_collector_restarts_after_an_error_and_after_the_last_of_overlapping
         assert not gc.isenabled()  # the other pause ended first: still paused for this one
     thread.join()
     assert gc.isenabled()
+
+
+def test_what_a_big_translate_built_is_frozen_out_of_later_collections() -> None:
+    gc.collect()
+    frozen = gc.get_freeze_count()
+    try:
+        with collector.paused():
+            kept = [[i] for i in range(collector.FREEZE_AFTER // 10)]  # few: left to the collector
+        assert gc.get_freeze_count() == frozen
+        with collector.paused():
+            kept += [[i] for i in range(collector.FREEZE_AFTER + 1)]  # many: frozen
+        assert gc.get_freeze_count() >= frozen + collector.FREEZE_AFTER
+        assert gc.isenabled()
+        del kept  # still freed by reference counting
+    finally:
+        gc.unfreeze()
