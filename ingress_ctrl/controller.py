@@ -30,6 +30,13 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 MMAP_THRESHOLD = 128 * 1024  # glibc's initial value
 
 
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def fix_mmap_threshold() -> bool:
     """Keep glibc serving blocks of 128 KiB and more by mmap, which returns them when freed.
 
@@ -38,11 +45,29 @@ def fix_mmap_threshold() -> bool:
     what it once held (11 MiB of the controller's RSS at 10,000 Ingresses). Setting it turns the
     raising off. Returns whether it was set (False without glibc, e.g. musl).
     """
+    libc = _libc()
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    except (OSError, AttributeError):
+        return bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except AttributeError:
         return False
+
+
+def heap_trimmer() -> Callable[[], object] | None:
+    """glibc's `malloc_trim(0)` (None without glibc).
+
+    glibc gives back to the OS only the free memory at the top of a heap; pages free in the
+    middle, left by a burst of short-lived blocks between long-lived ones (the objects of a LIST
+    page, Kopf's events, a sync's garbage), stay resident until malloc_trim releases them.
+    """
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None) if libc is not None else None
+    if trim is None:
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
+
+
+TRIM_INTERVAL = 1.0  # seconds between two heap trims, at most
 
 
 class Source(Protocol):
@@ -82,6 +107,9 @@ class Controller:
         tasks += [asyncio.create_task(companion(source_stop), name="companion") for companion in self.companions]
         tasks.append(asyncio.create_task(self.sync.run([s.ready for s in self.sources]), name="sync"))
         tasks.append(asyncio.create_task(self._supervise(), name="nginx"))
+        trim = heap_trimmer()
+        if trim is not None:
+            tasks.append(asyncio.create_task(self._trim_heap(trim), name="trim"))
         stop = asyncio.create_task(self.stop_requested.wait())
         done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
         failed = [t for t in done if t is not stop]
@@ -105,6 +133,17 @@ class Controller:
                 self.metrics.nginx_restarts.inc(self.nginx.restarts - restarts)
                 restarts = self.nginx.restarts
         await supervisor
+
+    async def _trim_heap(self, trim: Callable[[], object]) -> None:
+        """Return freed heap pages to the OS after work: at most every TRIM_INTERVAL, and only when
+        the Store or the last sync moved since the previous trim (nothing is freed while idle).
+        In a thread: the call takes milliseconds on a large heap and releases the GIL."""
+        version, last = -1, None
+        while True:
+            await asyncio.sleep(TRIM_INTERVAL)
+            if self.store.version != version or self.sync.last is not last:
+                version, last = self.store.version, self.sync.last
+                await asyncio.to_thread(trim)
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]], source_stop: asyncio.Event, runner: web.AppRunner) -> int:
         """Not ready at once; keep serving for the grace period; then nginx quits gracefully."""
