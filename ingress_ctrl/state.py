@@ -71,12 +71,16 @@ class Store:
         return self._version
 
     def put(self, obj: Object, default_namespace: str = "default") -> bool:
-        """Add or replace one object; returns whether anything changed. Unknown kinds are ignored."""
+        """Add or replace one object; returns whether anything translate reads changed (and so
+        whether a sync is due). Unknown kinds are ignored."""
         key = key_of(obj, default_namespace)
         bucket = self._objects.get(key.kind)
-        if bucket is None or bucket.get((key.namespace, key.name)) == obj:
+        old = None if bucket is None else bucket.get((key.namespace, key.name))
+        if bucket is None or old == obj:
             return False
         bucket[(key.namespace, key.name)] = obj
+        if key.kind == "Ingress" and old is not None and _without_status(old) == _without_status(obj):
+            return False  # our own status write, come back as a watch event: the reporters read it, translate not
         self._touch(key)
         return True
 
@@ -157,3 +161,9 @@ class Store:
         if key is not None and self._listings:
             self._touched[key] = self._version
         self._changed.set()
+
+
+def _without_status(ingress: Object) -> Object:
+    """An Ingress without what writing its status changes (the status and the resourceVersion)."""
+    metadata = {k: v for k, v in (ingress.get("metadata") or {}).items() if k != "resourceVersion"}
+    return {**{k: v for k, v in ingress.items() if k != "status"}, "metadata": metadata}
