@@ -210,7 +210,9 @@ def _stop(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: fl
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
+                process.kill()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # its children too, when it leads a group
             process.wait()
 
 
