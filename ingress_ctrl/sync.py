@@ -1,7 +1,8 @@
 """The debounced loop: snapshot → translate → render → nginx, and the result to the reporters.
 
 Bursts of changes coalesce: a sync starts after `debounce` seconds without a change, or
-`max_delay` after the first one, whichever is sooner. An identical render reloads nothing.
+`max_delay` after the first one, whichever is sooner, and nginx begins at most one load per
+`max_delay`. An identical render reloads nothing.
 
 Two stages overlap: the next config is translated, rendered and checked (`nginx -t`) while the
 previous one is being loaded by the master, and a check that a newer, settled change has made
@@ -65,6 +66,7 @@ class SyncLoop:
         self.last: SyncResult | None = None
         self._logged: set[Problem] = set()
         self._target: str | None = None    # the version live, or being made live
+        self._loaded_at = float("-inf")     # (loop time) when the last load began
 
     async def run(self, sources_ready: Sequence[asyncio.Event]) -> None:
         for event in sources_ready:
@@ -97,6 +99,13 @@ class SyncLoop:
                         except asyncio.TimeoutError:
                             retry_in = min(retry_in * 2, RETRY_MAX)
                             dirty_since = loop.time()
+                else:
+                    # Changes came while the last config was checked or loaded: coalesce them with
+                    # those still coming, as any other burst.
+                    await self._debounce(dirty_since + self.settings.sync.max_delay)
+                # At most one load per max_delay: with quick checks (delta.py) a burst otherwise
+                # reloaded back to back, as often as a reload takes.
+                await asyncio.sleep(self._loaded_at + self.settings.sync.max_delay - loop.time())
                 built = self.store.version
                 step = await self._check(built, dirty_since, activation)
                 if step is None:
@@ -176,6 +185,7 @@ class SyncLoop:
         """Activate `step` in a task; from now on its config is the one the next check compares to."""
         if step[2] is not None:
             self._target = step[1].version
+            self._loaded_at = asyncio.get_running_loop().time()
         return asyncio.create_task(self._activate(*step))
 
     async def _activate(self, translation: Translation, rendered: Rendered, candidate: Candidate | None,
