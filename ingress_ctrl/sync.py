@@ -1,8 +1,8 @@
 """The debounced loop: snapshot → translate → render → nginx, and the result to the reporters.
 
 Bursts of changes coalesce: a sync starts after `debounce` seconds without a change, or
-`max_delay` after the first one, whichever is sooner, and nginx begins at most one load per
-`max_delay`. An identical render reloads nothing.
+`max_delay` after the first one, whichever is sooner; while changes keep coming, nginx begins
+at most one load per `max_delay`. An identical render reloads nothing.
 
 Two stages overlap: the next config is translated, rendered and checked (`nginx -t`) while the
 previous one is being loaded by the master, and a check that a newer, settled change has made
@@ -78,6 +78,7 @@ class SyncLoop:
         activation: asyncio.Task[None] | None = None
         try:
             while True:
+                burst = True  # the change came while a config was checked or loaded
                 if built == self.store.version:
                     if activation is not None and not activation.done():
                         # the next change may be checked while this config is being loaded
@@ -91,6 +92,7 @@ class SyncLoop:
                         dirty_since = loop.time()
                         await self._debounce(dirty_since + self.settings.sync.max_delay)
                     else:
+                        burst = False  # nothing in flight: the change goes to nginx as soon as it settles
                         failed = self.last is not None and not self.last.live
                         try:  # a failed sync is retried with backoff: a busy port or a full disk may clear
                             await asyncio.wait_for(self.store.wait_changed(built), retry_in if failed else None)
@@ -103,9 +105,9 @@ class SyncLoop:
                     # Changes came while the last config was checked or loaded: coalesce them with
                     # those still coming, as any other burst.
                     await self._debounce(dirty_since + self.settings.sync.max_delay)
-                # At most one load per max_delay: with quick checks (delta.py) a burst otherwise
-                # reloaded back to back, as often as a reload takes.
-                await asyncio.sleep(self._loaded_at + self.settings.sync.max_delay - loop.time())
+                if burst:  # at most one load per max_delay: with quick checks (delta.py) a burst
+                    # otherwise reloaded back to back, as often as a reload takes
+                    await asyncio.sleep(self._loaded_at + self.settings.sync.max_delay - loop.time())
                 built = self.store.version
                 step = await self._check(built, dirty_since, activation)
                 if step is None:
