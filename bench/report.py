@@ -153,8 +153,9 @@ def _scale(results: dict[str, Any]) -> list[str]:
            "N Ingresses, each 1 host and 3 Prefix paths (`/api`, `/static`, `/`) to its own Service (2 ready endpoints",
            "in an EndpointSlice), TLS with its own Secret on every 10th. translate and render in-process, **cold** (no",
            "memo, no cached block: start-up) and **warm** (one Ingress changed since the last sync: every later sync);",
-           "`nginx -t` on exactly that config; **reload-to-live**: `NginxProcess.apply` (write, `nginx -t`, swap, SIGHUP",
-           "to the master, until the status socket answers the new version); **naive**: the same routes with one",
+           "`nginx -t` on exactly that config (the whole file); **reload-to-live**: `NginxProcess.apply` of a changed",
+           "config (write, `nginx -t` of the blocks that changed, swap, SIGHUP to the master, until the status socket",
+           "answers the new version); **naive**: the same routes with one",
            "upstream per Ingress and the templates as they were (`bench/naive/`), `nginx -t` + `nginx -s reload` +",
            "until live. Medians; seconds.", ""]
     header = ["N", "translate cold", "translate warm", "render cold", "render warm", "config", "upstreams / proxy_pass",

@@ -100,7 +100,7 @@ def run(n: int, backend_port: int, reps: int, naive_reps: int, log: Any = print)
                nginx_t_maxrss_mib=procs.median([t["maxrss_mib"] for t in tests]))
     log(f"  scale n={n}: nginx -t {out['nginx_t_s']:.2f}s (cpu {out['nginx_t_cpu_s']:.2f}s)")
 
-    # reload-to-live, ours: NginxProcess.apply (write, nginx -t, swap, SIGHUP, confirm on the socket)
+    # reload-to-live, ours: NginxProcess.apply (write, nginx -t of the blocks that changed, swap, SIGHUP, confirm)
     ours = asyncio.run(_ours_reloads(store, settings, n, reps))
     out.update(ours)
     log(f"  scale n={n}: reload-to-live ours {out['reload_to_live_s']:.2f}s (start {out['start_to_live_s']:.2f}s)")
