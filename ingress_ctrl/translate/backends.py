@@ -205,7 +205,8 @@ def _slice_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Address]]:
     for index, port in enumerate(grammar.sequence(obj.get("ports"), "ports")):
         port = grammar.mapping(port, f"ports[{index}]")
         if port.get("port") is not None:
-            ports[port.get("name") or ""] = grammar.port_number(port["port"], f"ports[{index}].port")
+            name = grammar.string(port.get("name") or "", f"ports[{index}].name")
+            ports[name] = grammar.port_number(port["port"], f"ports[{index}].port")
     addresses = []
     for index, endpoint in enumerate(grammar.sequence(obj.get("endpoints"), "endpoints")):
         field = f"endpoints[{index}]"
@@ -227,7 +228,8 @@ def _v1_endpoints(obj: Mapping[str, Any]) -> dict[str, frozenset[Address]]:
         ports: dict[str, int] = {}
         for i, port in enumerate(grammar.sequence(subset.get("ports"), f"{field}.ports")):
             port = grammar.mapping(port, f"{field}.ports[{i}]")
-            ports[port.get("name") or ""] = grammar.port_number(port.get("port"), f"{field}.ports[{i}].port")
+            name = grammar.string(port.get("name") or "", f"{field}.ports[{i}].name")
+            ports[name] = grammar.port_number(port.get("port"), f"{field}.ports[{i}].port")
         for a, address in enumerate(grammar.sequence(subset.get("addresses"), f"{field}.addresses")):
             ip = grammar.ip_address(grammar.mapping(address, f"{field}.addresses[{a}]").get("ip"), f"{field}.addresses[{a}].ip")
             for name, port in ports.items():

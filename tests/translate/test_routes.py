@@ -116,6 +116,19 @@ def test_v1_endpoints_used_only_without_slices() -> None:
     assert [e.address for e in t.config.upstreams[0].endpoints] == ["10.2.2.2"]
 
 
+def test_a_port_name_that_is_not_a_string_is_a_problem_of_its_slice_or_endpoints() -> None:
+    """Found by the slim fuzz test: a list as a port name made translate raise (unhashable)."""
+    bad_slice = endpoint_slice("a", ["10.0.0.9"], name="bad")
+    bad_slice["ports"] = [{"name": [{"a": 1}], "port": 8080}]
+    bad_endpoints = {"kind": "Endpoints", "metadata": {"name": "b", "namespace": "default"},
+                     "subsets": [{"addresses": [{"ip": "10.1.1.1"}], "ports": [{"name": ["x"], "port": 9000}]}]}
+    t = run(CLASS, service("a"), service("b"), bad_slice, endpoint_slice("a", ["10.0.0.2"], name="good"), bad_endpoints,
+            ingress("x", rule("foo.com", path("/a", "a"), path("/b", "b"))))
+    assert [e.address for e in t.config.upstreams[0].endpoints] == ["10.0.0.2"]  # the good slice still counts
+    fields = {(p.object.name, p.field) for p in t.problems}
+    assert ("bad", "ports[0].name") in fields and ("b", "subsets[0].ports[0].name") in fields
+
+
 def test_external_name_service() -> None:
     t = run(CLASS, service("ext", type="ExternalName", externalName="api.example.org", ports=[]),
             ingress("x", rule("foo.com", path("/", "ext", port=443))))
