@@ -65,10 +65,16 @@ class Store:
         self._changed = asyncio.Event()
         self._touched: dict[ObjectKey, int] = {}  # during LISTs: the version at which each key last changed
         self._listings = 0
+        self.status_moved = asyncio.Event()  # an Ingress's status changed, and nothing translate reads
 
     @property
     def version(self) -> int:
         return self._version
+
+    def get(self, kind: str, namespace: str, name: str) -> Object | None:
+        """One object as it is now (a snapshot copies every kind's index: too much per object)."""
+        bucket = self._objects.get(kind)
+        return None if bucket is None else bucket.get((namespace, name))
 
     def put(self, obj: Object, default_namespace: str = "default") -> bool:
         """Add or replace one object; returns whether anything translate reads changed (and so
@@ -80,7 +86,13 @@ class Store:
             return False
         bucket[(key.namespace, key.name)] = obj
         if key.kind == "Ingress" and old is not None and _without_status(old) == _without_status(obj):
-            return False  # our own status write, come back as a watch event: the reporters read it, translate not
+            # A status write (ours, come back as a watch event, or someone else's): the status
+            # reporter reads it, translate does not, so no sync. A LIST in flight must still not
+            # undo it: it counts as newer than any LIST begun so far.
+            if self._listings:
+                self._touched[key] = self._version + 1
+            self.status_moved.set()
+            return False
         self._touch(key)
         return True
 

@@ -73,7 +73,7 @@ class EventReporter:
             del self._rejected[key]
 
     async def _emit(self, key: ObjectKey, type_: str, reason: str, note: str) -> None:
-        ingress = self.store.snapshot().get("Ingress", key.namespace, key.name) or {}
+        ingress = self.store.get("Ingress", key.namespace, key.name) or {}
         meta = ingress.get("metadata") or {}
         now = datetime.datetime.now(datetime.timezone.utc)
         event = {

@@ -6,6 +6,7 @@ from what the Ingress already says (no write when nothing changed).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ class StatusReporter:
         self._gone: set[ObjectKey] = set()     # served once, not now: status to clear
         self._last: SyncResult | None = None
         self._written: dict[ObjectKey, tuple[Any, Any]] = {}  # what we patched, against which resourceVersion
+        self._refreshing = asyncio.Lock()  # one pass at a time: two would both patch what neither has seen back
 
     async def __call__(self, result: SyncResult) -> None:
         if result.live:
@@ -55,22 +57,41 @@ class StatusReporter:
             self._last = result
         await self.refresh()
 
+    async def follow_status(self, stop: asyncio.Event, settle: float = 1.0) -> None:
+        """Put back a status someone else changed: the Store tells status-only changes apart
+        (they start no sync), and after `settle` seconds the served Ingresses are compared again.
+        Our own writes, come back as watch events, compare equal and write nothing."""
+        while not stop.is_set():
+            moved = asyncio.create_task(self.store.status_moved.wait())
+            stopped = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.wait({moved, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                moved.cancel()
+                stopped.cancel()
+            if stop.is_set():
+                return
+            await asyncio.sleep(settle)
+            self.store.status_moved.clear()
+            await self.refresh()
+
     async def refresh(self) -> None:
         if not self.enabled or not self.election.is_leader or self._last is None:
             return
-        entries = await self._entries()
-        for key in sorted(self._served):
-            await self._write(key, entries)
-        for key in sorted(self._gone):
-            if await self._write(key, []):
-                self._gone.discard(key)
+        async with self._refreshing:
+            entries = await self._entries()
+            for key in sorted(self._served):
+                await self._write(key, entries)
+            for key in sorted(self._gone):
+                if await self._write(key, []):
+                    self._gone.discard(key)
 
     async def _entries(self) -> list[dict[str, str]]:
         if self.publish_addresses:
             return address_entries(self.publish_addresses)
         if self.publish_service is None:
             return []
-        service = self.store.snapshot().get("Service", self.publish_service.namespace, self.publish_service.name)
+        service = self.store.get("Service", self.publish_service.namespace, self.publish_service.name)
         if service is None:
             service = await self.api.get(resource_path(SERVICE, self.publish_service.namespace, self.publish_service.name))
         ingress = (((service or {}).get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
@@ -78,7 +99,7 @@ class StatusReporter:
 
     async def _write(self, key: ObjectKey, entries: list[dict[str, str]]) -> bool:
         """Patch the status if it differs; True when the Ingress now says `entries` (or is gone)."""
-        current = self.store.snapshot().get("Ingress", key.namespace, key.name)
+        current = self.store.get("Ingress", key.namespace, key.name)
         if current is None:
             return True
         have: Any = ((current.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []

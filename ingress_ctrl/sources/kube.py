@@ -214,7 +214,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     election.on_elected(events.refresh)
     # Events first: a client that waits for the status (the sign that a change is live) then finds
     # the Sync event already there.
-    controller = Controller(settings, store, [source], reporters=[events, status], companions=[election.run])
+    controller = Controller(settings, store, [source], reporters=[events, status], companions=[election.run, status.follow_status])
     return await controller.run()
 
 

@@ -236,6 +236,20 @@ def test_status_follows_publish_service(env: Env) -> None:
     assert env.reasons("app2", "pub") == ["Sync"]
 
 
+def test_status_changed_by_someone_else_is_put_back_without_a_sync(env: Env) -> None:
+    """A status-only change starts no sync (no reload, no re-render), yet a status someone else
+    wrote is put back; our own status writes, come back as watch events, write nothing more."""
+    api, ctl = env.api, env.ctl
+    api.create("ingresses", support.ingress("app2", "other", "other.example", "web"))
+    env.served_and_live("app2", "other", "other.example")
+    writes = len(env.status_writes("app2", "other"))
+    reloads = ctl.metrics()['ingress_ctrl_nginx_reloads_total{result="success"}']
+    api.patch("ingresses", "app2", "other", {"status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.9"}]}}}, sub="status")
+    eventually(lambda: api.lb("app2", "other") == LB, what="our status put back")
+    assert len(env.status_writes("app2", "other")) == writes + 1
+    assert ctl.metrics()['ingress_ctrl_nginx_reloads_total{result="success"}'] == reloads
+
+
 def test_endpoint_churn(env: Env) -> None:
     api, ctl = env.api, env.ctl
     port = env.beta_port

@@ -33,3 +33,13 @@ def test_a_spec_change_still_starts_a_sync() -> None:
     assert store.put(ingress("2", ip="10.0.0.1", host="b.example"))
     assert store.version > version
     assert asyncio.run(asyncio.wait_for(store.wait_changed(version), 1)) == store.version
+
+
+def test_a_status_write_during_a_list_is_not_undone_by_the_older_listed_copy() -> None:
+    store = Store()
+    store.put(ingress("1"))
+    with store.listing() as since:
+        assert not store.put(ingress("2", ip="10.0.0.1"))  # the watch, while the LIST is read
+        store.reconcile("Ingress", {("default", "a"): ingress("1")}, since)  # the LIST, older
+    assert store.get("Ingress", "default", "a")["metadata"]["resourceVersion"] == "2"
+    assert store.status_moved.is_set()
