@@ -24,6 +24,9 @@ import re
 _BLOCK_START = re.compile(r"\n\n(?=    (?:upstream \S+ \{|server \{|# Internal: ))")
 _UPSTREAM_NAME = re.compile(r"    upstream (\S+) \{")
 _PROXY_TO = re.compile(r"proxy_pass http://([^;$\s]+);")
+# Sized from the number and length of the host names: not part of the frame, or every new host
+# past 512 would make the whole file be checked. The master's load checks them with every name.
+_NAME_HASH_SIZES = re.compile(r"server_names_hash_(?:bucket|max)_size \d+;")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +55,7 @@ def layout_and_delta(text: str, version: str, live: Layout | None) -> tuple[Layo
     if len(parts) < 2:  # not laid out as the templates do: nothing to go by
         return Layout(hash(text), frozenset()), None
     head, *blocks, tail = parts
-    frame = hash((head.replace(version, ""), tail.replace(version, "")))
+    frame = hash((_NAME_HASH_SIZES.sub("", head.replace(version, "")), tail.replace(version, "")))
     hashes = [hash(block) for block in blocks]
     layout = Layout(frame, frozenset(hashes))
     if live is None or live.frame != frame:

@@ -37,6 +37,10 @@ class NginxError(Exception):
     """nginx refused a config, or did not start or reload; the message says what nginx said."""
 
 
+class _Refused(NginxError):
+    """The running master refused to load a config (and still serves the one it had)."""
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Candidate:
     """A config written beside the live one that `nginx -t` accepted (or is checking)."""
@@ -47,6 +51,7 @@ class Candidate:
     clock: _Phases
     layout: Layout                 # what the master's blocks will be once it is live
     checked: str                   # what `nginx -t` read: "whole", or "k of n blocks"
+    refusals: int                  # loads refused before it was checked
 
 
 class NginxProcess:
@@ -62,6 +67,7 @@ class NginxProcess:
         self._pending: list[frozenset[str]] = []  # certificates of candidates not yet live or dropped
         self._live_certificates: frozenset[str] = frozenset()
         self._live_layout: Layout | None = None   # None: the next check reads the whole file
+        self._refusals = 0                        # loads that failed, so far
         self._emergencies: _EmergencyLines | None = None
         self._activation = asyncio.Lock()
         self.exited = asyncio.Event()  # set whenever the master is found dead
@@ -118,7 +124,7 @@ class NginxProcess:
             except OSError as error:
                 raise NginxError(f"cannot write the config to {self.state_dir}: {error}") from None
             candidate = Candidate(rendered, path, ids, clock, layout,
-                                  f"{delta.blocks} of {delta.of} blocks" if delta else "whole")
+                                  f"{delta.blocks} of {delta.of} blocks" if delta else "whole", self._refusals)
             candidate.clock("written")
             await self.test(delta_path if delta else path)
             candidate.clock(f"tested ({candidate.checked})")
@@ -144,6 +150,11 @@ class NginxProcess:
 
     async def _activate(self, candidate: Candidate) -> None:
         good = self.state_dir / "nginx.conf.good"   # the live config, kept to go back to
+        if candidate.checked != "whole" and (not self.alive or candidate.refusals != self._refusals):
+            # its blocks were checked against a config nginx will not build on: a master to be
+            # started afresh, or a load refused since (which this candidate may well repeat)
+            await self.test(candidate.path)
+            candidate.clock("tested (whole)")
         try:
             await asyncio.to_thread(self._swap, candidate.path, good)
         except OSError as error:
@@ -162,11 +173,12 @@ class NginxProcess:
             clock("answering")
             await self._retired(serving)
             clock("old workers retired")
-        except NginxError:
+        except NginxError as error:
             self._live_layout = None  # check the whole file next time: it tells what the master saw
+            self._refusals += 1
             if self._live is not None:  # never leave a config on disk that nginx would not load
                 await asyncio.to_thread(os.replace, good, self.config_path)
-                if self.alive:
+                if self.alive and not isinstance(error, _Refused):  # a refusing master kept its config
                     self._signal(signal.SIGHUP)
             raise
         with contextlib.suppress(OSError):
@@ -275,7 +287,7 @@ class NginxProcess:
             if since is not None and self._emergencies and self._process:
                 refusal = self._emergencies.first_of(self._process.pid, since)
                 if refusal:
-                    raise NginxError(f"the nginx master refused the config: {refusal}")
+                    raise _Refused(f"the nginx master refused the config: {refusal}")
             await asyncio.sleep(0.02)
         raise NginxError(f"nginx did not serve config version {version} within {self.settings.confirm_timeout:g}s")
 

@@ -11,9 +11,12 @@ collection soon after (0.5 s at 10,000 Ingresses), and one more every time the c
 schedule comes round, on the controller's event loop thread. After a translate that built many
 objects (start-up, or a change to most of the world) they are frozen instead (`gc.freeze`): moved
 out of the collector's view, still freed by reference counting when a later sync replaces them.
-Only cyclic garbage already among them is never collected: translate's few remembered errors, once
-per such translate. A sync that changed a few objects builds few and leaves the collector to its
-own schedule. The pause is process-wide: other threads' cyclic garbage waits for its end.
+The freeze takes every object alive then, not only translate's: cyclic garbage made meanwhile (by
+translate's remembered errors, or by other threads during the pause, e.g. Kopf's start-up flood)
+is never collected; it happens at start-up and after changes to most of the world, not per sync.
+A sync that changed a few objects builds few and leaves the collector to its own schedule. The
+pause is process-wide: other threads' cyclic garbage waits for its end, and their allocations
+count towards the freeze threshold.
 """
 
 from __future__ import annotations

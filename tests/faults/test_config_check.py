@@ -94,6 +94,15 @@ def test_a_changed_http_level_setting_checks_the_whole_file(echo):
     assert layout_and_delta(after.text, after.version, layout)[1] is None
 
 
+def test_host_name_hash_sizes_are_not_part_of_the_frame(echo):
+    """They grow with the number of hosts: a new host past 512 must not make every check whole."""
+    before = rendered_world(NginxSettings(state_dir=Path("/nonexistent")), echo.port, HOSTS)
+    layout, _ = layout_and_delta(before.text, before.version, None)
+    grown = edited(before, lambda text: re.sub(r"server_names_hash_max_size \d+;", "server_names_hash_max_size 4096;", text))
+    _, delta = layout_and_delta(grown.text, grown.version, layout)
+    assert delta is not None and "server_names_hash_max_size 4096;" in delta.text
+
+
 def test_a_change_is_checked_by_its_blocks_and_served(tmp_path, echo):
     async def check(nginx: NginxProcess, settings: NginxSettings) -> None:
         first = await nginx.check(rendered_world(settings, echo.port, HOSTS[:2]), ())
@@ -152,10 +161,16 @@ def test_a_config_the_master_refuses_is_noticed_and_the_whole_file_is_checked_ne
         bad = edited(good, lambda text: text.replace(a_upstream.group(0), a_upstream.group(0) + clash, 1))
         candidate = await nginx.check(bad, ())
         assert candidate.checked != "whole"
+        # checked in part while `candidate` is pending (the pipeline), with the same clash
+        later = await nginx.check(edited(bad, lambda text: text.replace("keepalive 32;", "keepalive 16;")), ())
+        assert later.checked != "whole"
         with pytest.raises(NginxError, match=r"refused the config: duplicate upstream"):
             await asyncio.wait_for(nginx.activate(candidate), 120)  # fail, rather than hang, without the log
         assert await nginx.live_version() == good.version
         assert (settings.state_dir / "nginx.conf").read_text() == good.text
+        with pytest.raises(NginxError, match="duplicate upstream") as refused_again:
+            await asyncio.wait_for(nginx.activate(later), 120)
+        assert "refused the config" not in str(refused_again.value)  # the whole file was checked first
         with pytest.raises(NginxError, match="duplicate upstream"):
             await nginx.check(bad, ())  # the whole file this time: its blocks alone passed
         again = await nginx.check(rendered_world(settings, echo.port, HOSTS[:2]), ())

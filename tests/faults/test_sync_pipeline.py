@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import math
 import time
 from pathlib import Path
 
@@ -96,15 +97,18 @@ def test_certificates_of_a_pending_candidate_survive_the_previous_activation(tmp
 
 def test_a_burst_loads_at_most_one_config_per_max_delay(echo, folder):
     """Changes 60 ms apart for 2.4 s, each settling within the 20 ms debounce: without the bound every
-    change could be loaded on its own as soon as the previous load ended; with max delay 1 s, at
-    most one load begins per second (3, plus one for a boundary), and the last change goes live."""
+    change could be loaded on its own as soon as the previous load ended (21 loads); with max delay
+    1 s, at most one load begins per second of the burst (plus one for a boundary), and the last
+    change goes live."""
     h.write_manifests(folder, "base.yaml", [h.ingress_class(), *h.service("echo", echo.port)])
     with h.running(folder, args=["--sync-debounce", "0.02", "--sync-max-delay", "1"]) as ctl:
         h.write_manifests(folder, "burst.yaml", [h.ingress("burst", h.rule("burst.example", h.path("/start", "echo")))])
         ctl.wait_backend("echo", "/start", "burst.example")
         reloads = ctl.metric(h.RELOADS_OK)
+        started = time.monotonic()
         for k in range(40):
             h.write_manifests(folder, "burst.yaml", [h.ingress("burst", h.rule("burst.example", h.path(f"/p{k}", "echo")))])
             time.sleep(0.06)
         ctl.wait_backend("echo", "/p39", "burst.example", timeout=10)
-        assert ctl.metric(h.RELOADS_OK) - reloads <= 4
+        seconds = time.monotonic() - started  # longer on a busy machine, and the bound with it
+        assert ctl.metric(h.RELOADS_OK) - reloads <= math.ceil(seconds) + 1
