@@ -10,6 +10,7 @@ log at once, and the last good file is put back.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -24,13 +25,12 @@ from pathlib import Path
 import aiohttp
 
 from ingress_ctrl.delta import Delta, Layout, layout_and_delta
-from ingress_ctrl.render import CONFIG_VERSION_PATH, STATUS_SOCKET, Rendered
+from ingress_ctrl.render import CONFIG_VERSION_PATH, EMERGENCY_SOCKET, STATUS_SOCKET, Rendered
 from ingress_ctrl.settings import NginxSettings
 from ingress_ctrl.translate.model import Certificate
 
 log = logging.getLogger(__name__)
 DEFAULT_CERTIFICATE = "default.pem"  # in certs/: the self-signed one made at start
-EMERGENCY_SOCKET = "nginx-emerg.sock"  # in the state directory; nginx.conf.j2 names it too
 
 
 class NginxError(Exception):
@@ -451,7 +451,7 @@ class _EmergencyLines(asyncio.DatagramProtocol):
 
     def __init__(self) -> None:
         self.seen = 0                       # lines received so far
-        self.lines: list[str] = []          # the last KEEP of them
+        self.lines: collections.deque[str] = collections.deque(maxlen=self.KEEP)  # the last of them
         self.transport: asyncio.BaseTransport | None = None
 
     @classmethod
@@ -469,11 +469,11 @@ class _EmergencyLines(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         self.seen += 1
-        self.lines = [*self.lines[-(self.KEEP - 1):], data.decode(errors="replace")]
+        self.lines.append(data.decode(errors="replace"))
 
     def first_of(self, pid: int, since: int) -> str | None:
         """The first line from process `pid` among those received after the first `since`."""
-        new = self.lines[len(self.lines) - min(self.seen - since, len(self.lines)):]
+        new = list(self.lines)[len(self.lines) - min(self.seen - since, len(self.lines)):]
         mark = f"] {pid}#"
         return next((line.split(": ", 2)[-1] for line in new if mark in line), None)
 

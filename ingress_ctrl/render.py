@@ -22,6 +22,7 @@ from ingress_ctrl.translate.model import Config, Server, ServerName, Upstream
 
 VERSION_PLACEHOLDER = "@@CONFIG_VERSION@@"
 STATUS_SOCKET = "nginx-status.sock"
+EMERGENCY_SOCKET = "nginx-emerg.sock"  # nginx's emergency log lines, as syslog datagrams (nginx.py)
 CONFIG_VERSION_PATH = "/config-version"
 T = TypeVar("T")
 _SAFE_ARGUMENT = re.compile(r"[A-Za-z0-9._~!&()*+,=:@/\-\[\]^$\\]*\Z")
@@ -167,6 +168,7 @@ def render(config: Config, settings: NginxSettings) -> Rendered:
         nginx=settings,
         state_dir=str(settings.state_dir),
         status_socket=str(settings.state_dir / STATUS_SOCKET),
+        emergency_socket=str(settings.state_dir / EMERGENCY_SOCKET),
         config_version_path=CONFIG_VERSION_PATH,
         version=VERSION_PLACEHOLDER,
         hash_bucket_size=bucket,
