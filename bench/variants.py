@@ -1,9 +1,9 @@
 """What makes nginx's load slow: `nginx -t` on our config and on variants of it, same run.
 
-The variants are text edits of the rendered config (same routes): where the default certificate
-sits, where the upstream{} blocks sit, how upstream names are spelt, the keepalive pool size,
-`proxy_pass` through a variable, and lower bounds that do not serve the same thing (no per-host
-certificates; one upstream for everything).
+The variants are text edits of the rendered config (same routes): locations folded or not, where
+the default certificate sits, where the upstream{} blocks sit, how upstream names are spelt, the
+keepalive pool size, `proxy_pass` through a variable, and lower bounds that do not serve the
+same thing (no per-host certificates; one upstream for everything).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ingress_ctrl.translate import translate
 
 _UPSTREAM_BLOCK = re.compile(r"\n    upstream (\S+) \{\n.*?\n    \}\n", re.S)
 _INTERNAL = "\n    # Internal: the controller"
+_PROXIED_CATCH_ALL = re.compile(r'\n        location "/" \{(\n            proxy_pass http://[^\n]*\n        )\}\n')
 
 
 def _http_level_certificate(text: str) -> str:
@@ -53,6 +54,16 @@ def _no_host_certificates(text: str) -> str:
     return re.sub(r'(server_name "[^"]+";)\n        ssl_certificate \S+;\n        ssl_certificate_key \S+;', r"\1", text)
 
 
+def _unfolded(text: str) -> str:
+    """Each Prefix path its two locations (`= /api`, `/api/`), as before `translate.fold`: as many
+    locations as a fanout Ingress whose paths go to Services of their own makes."""
+    def unfold(match: re.Match[str]) -> str:
+        body = match.group(1)
+        return match.group(0) + "".join(f'        location = "{p}" {{{body}}}\n        location "{p}/" {{{body}}}\n'
+                                        for p in objects.PATHS if p != "/")
+    return _PROXIED_CATCH_ALL.sub(unfold, text)
+
+
 def _proxy_pass_variable(text: str) -> str:
     return re.sub(r"proxy_pass http://([^;$]+);", r'set $upstream_name "\1";\n            proxy_pass http://$upstream_name;', text)
 
@@ -67,6 +78,7 @@ def _one_upstream(text: str) -> str:
 
 VARIANTS = {
     "ours": lambda t: t,
+    "every Prefix path its own two locations (before)": _unfolded,
     "default certificate at http level (before)": _http_level_certificate,
     "upstream{} blocks after the servers": _upstreams_last,
     "upstream names sharing their first characters (before)": _names_sharing_a_prefix,

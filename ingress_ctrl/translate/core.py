@@ -32,6 +32,7 @@ from ingress_ctrl.translate.model import (
     ServerName,
     Translation,
 )
+from ingress_ctrl.translate.fold import fold
 from ingress_ctrl.translate.routes import ParsedIngress, Route, parse_ingress, prefix_matches
 from ingress_ctrl.translate.tls import certificate_from_secret
 
@@ -251,7 +252,8 @@ class _Translator:
                 matching = [(p, loc) for p, loc in prefixes if prefix_matches(p, bare)]
                 target = max(matching, key=lambda item: len(item[0]))[1] if matching else locations[("prefix", "/")]
                 locations[("exact", bare)] = Location("exact", bare, target.backend, target.options)
-        return tuple(locations[k] for k in sorted(locations, key=lambda k: (k[1], k[0])))
+        kept = fold(locations)
+        return tuple(kept[k] for k in sorted(kept, key=lambda k: (k[1], k[0])))
 
     @staticmethod
     def _tls_host(host: str, tls: Mapping[str, Any]) -> Any:

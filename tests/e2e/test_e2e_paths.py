@@ -25,6 +25,9 @@ CASES: dict[str, list[dict]] = {
     "literal.paths": [s.path("/a.b", "prefix"), s.path("/a(b)*+", "exact", "Exact"), s.path("/~user/x=1,y@z", "long")],
     "mixed.paths": [s.path("/", "root"), s.path("/foo/", "exact", "Exact"), s.path("/foo/bar", "long"),
                     s.path("/foo/bar/baz", "exact", "Exact")],
+    # paths to the catch-all's Service fold into it (translate.fold): the answers stay the spec's
+    "folded.paths": [s.path("/", "root"), s.path("/foo", "root"), s.path("/foo/bar", "long"), s.path("/foo/bar/baz", "root"),
+                     s.path("/foo/bar/baz/qux", "root", "Exact"), s.path("/x/", "root", "Exact")],
 }
 
 EXPECTED: list[tuple[str, str, str | int]] = [
@@ -113,6 +116,19 @@ EXPECTED: list[tuple[str, str, str | int]] = [
     ("mixed.paths", "/foo/bar/baz/", "long"),
     ("mixed.paths", "/foo/bar/bazz", "long"),
     ("mixed.paths", "/foo/ba", "root"),
+    ("folded.paths", "/foo", "root"),
+    ("folded.paths", "/foo/", "root"),
+    ("folded.paths", "/foo/x", "root"),
+    ("folded.paths", "/foo/bar", "long"),
+    ("folded.paths", "/foo/bar/", "long"),
+    ("folded.paths", "/foo/bar/x", "long"),
+    ("folded.paths", "/foo/bar/baz", "root"),  # not a 301 to /foo/bar/baz/
+    ("folded.paths", "/foo/bar/baz/", "root"),
+    ("folded.paths", "/foo/bar/baz/qux", "root"),
+    ("folded.paths", "/foo/bar/baz/qux/", "root"),
+    ("folded.paths", "/foo/bar/bazz", "long"),
+    ("folded.paths", "/x", "root"),
+    ("folded.paths", "/x/", "root"),
 ]
 
 
