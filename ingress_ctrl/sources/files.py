@@ -109,7 +109,10 @@ class FolderSource:
 
     def _rescan(self, changed: set[str] | None) -> list[tuple[ObjectKey, Object]] | None:
         """Re-read new and changed files (`changed`: str(path) of each), forget removed ones; the
-        union of all files' objects."""
+        union of all files' objects, in the order `discover` gives the files (a later file's
+        object wins a key two files define)."""
+        if changed is not None and self._reread(changed):
+            return self._union()
         try:
             files = discover(self.paths)
         except ManifestError as error:
@@ -121,10 +124,43 @@ class FolderSource:
             if changed is not None and name in self._by_file and name not in changed:
                 fresh[name] = self._by_file[name]
                 continue
-            try:
-                fresh[name] = load_file(file)
-            except ManifestError as error:
-                self.on_error(f"{error}; keeping its last good objects")
-                fresh[name] = self._by_file.get(name, [])
+            fresh[name] = self._load(file)
         self._by_file = fresh
-        return [item for objects in fresh.values() for item in objects]
+        return self._union()
+
+    def _reread(self, changed: set[str]) -> bool:
+        """Follow changes to files alone without walking the folders (at 10,000 Ingresses a walk
+        took ~0.25 s per change); False, having changed nothing, when a folder came or went."""
+        files: list[str] = []
+        for name in changed:
+            path = Path(name)
+            if path.is_dir() or path in self.paths:
+                return False  # a folder, or a path given on the command line: walk them all again
+            root = next((r for r in self.paths if r == path or r in path.parents), None)
+            if root is None or any(part.startswith(".") for part in path.relative_to(root).parts):
+                continue  # as `discover`: hidden files and folders do not count
+            if name in self._by_file or (path.suffix in SUFFIXES and path.is_file()):
+                files.append(name)
+            elif any(known.startswith(name + "/") for known in self._by_file):
+                return False  # a folder of manifests went away
+        added = False
+        for name in files:
+            path = Path(name)
+            if path.is_file():
+                added |= name not in self._by_file
+                self._by_file[name] = self._load(path)
+            else:
+                self._by_file.pop(name, None)
+        if added:
+            self._by_file = dict(sorted(self._by_file.items(), key=lambda item: Path(item[0])))
+        return True
+
+    def _load(self, file: Path) -> list[tuple[ObjectKey, Object]]:
+        try:
+            return load_file(file)
+        except ManifestError as error:
+            self.on_error(f"{error}; keeping its last good objects")
+            return self._by_file.get(str(file), [])
+
+    def _union(self) -> list[tuple[ObjectKey, Object]]:
+        return [item for objects in self._by_file.values() for item in objects]
