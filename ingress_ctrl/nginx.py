@@ -138,6 +138,13 @@ class NginxProcess:
                 delta_path.unlink(missing_ok=True)
         return candidate
 
+    async def discard(self, candidate: Candidate) -> None:
+        """Drop a checked candidate that will not be activated (a newer one takes its place); its
+        certificate files go with the next activation's collection."""
+        self._pending.remove(candidate.certificates)
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(candidate.path.unlink, True)
+
     async def activate(self, candidate: Candidate) -> None:
         """Swap a checked candidate in, reload, and wait until it answers and the old workers left;
         on failure the last good config is back on disk and live, and NginxError says why."""

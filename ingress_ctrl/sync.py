@@ -1,8 +1,10 @@
 """The debounced loop: snapshot → translate → render → nginx, and the result to the reporters.
 
-Bursts of changes coalesce: a sync starts after `debounce` seconds without a change, or
+Bursts of changes coalesce: a config is loaded after `debounce` seconds without a change, or
 `max_delay` after the first one, whichever is sooner; while changes keep coming, nginx begins
-at most one load per `max_delay`. An identical render reloads nothing.
+at most one load per `max_delay`. An identical render reloads nothing. A change that finds
+nothing in flight is translated, rendered and checked while it settles, so that work adds
+nothing to its way to nginx unless another change comes within `debounce` (then it is redone).
 
 Two stages overlap: the next config is translated, rendered and checked (`nginx -t`) while the
 previous one is being loaded by the master, and a check that a newer, settled change has made
@@ -76,9 +78,13 @@ class SyncLoop:
         dirty_since = loop.time()           # when the oldest change not yet checked came
         retry_in = RETRY_MIN
         activation: asyncio.Task[None] | None = None
+        moot_unsettled = False  # the last check was made moot by a change before its own settled
         try:
             while True:
-                burst = True  # the change came while a config was checked or loaded
+                # the change came while a config was checked or loaded (one that came before the
+                # last change settled is part of it, as in any debounce)
+                burst, moot_unsettled = not moot_unsettled, False
+                settle_from: float | None = None
                 if built == self.store.version:
                     if activation is not None and not activation.done():
                         # the next change may be checked while this config is being loaded
@@ -96,21 +102,21 @@ class SyncLoop:
                         failed = self.last is not None and not self.last.live
                         try:  # a failed sync is retried with backoff: a busy port or a full disk may clear
                             await asyncio.wait_for(self.store.wait_changed(built), retry_in if failed else None)
-                            dirty_since = loop.time()
-                            await self._debounce(dirty_since + self.settings.sync.max_delay)
+                            dirty_since = settle_from = loop.time()  # it settles while it is checked
                         except asyncio.TimeoutError:
                             retry_in = min(retry_in * 2, RETRY_MAX)
                             dirty_since = loop.time()
                 else:
-                    # Changes came while the last config was checked or loaded: coalesce them with
-                    # those still coming, as any other burst.
+                    # Changes came while the last config was checked or loaded (or before the last
+                    # change settled): coalesce them with those still coming, as any other burst.
                     await self._debounce(dirty_since + self.settings.sync.max_delay)
                 if burst:  # at most one load per max_delay: with quick checks (delta.py) a burst
                     # otherwise reloaded back to back, as often as a reload takes
                     await asyncio.sleep(self._loaded_at + self.settings.sync.max_delay - loop.time())
                 built = self.store.version
-                step = await self._check(built, dirty_since, activation)
+                step = await self._check(built, dirty_since, activation, settle_from)
                 if step is None:
+                    moot_unsettled = settle_from is not None
                     continue  # superseded while `nginx -t` ran: start again from the newer objects
                 dirty_since = loop.time()
                 if activation is not None:
@@ -138,13 +144,15 @@ class SyncLoop:
             except asyncio.TimeoutError:
                 return
 
-    async def _check(self, version: int, dirty_since: float, activation: asyncio.Task[None] | None) -> _Step | None:
+    async def _check(self, version: int, dirty_since: float, activation: asyncio.Task[None] | None,
+                     settle_from: float | None = None) -> _Step | None:
         """translate, render and `nginx -t` the store at `version` (None: superseded).
 
         Runs while the previous config is still being activated, so its `nginx -t` overlaps the
         master's load. A newer change that has settled (`debounce` quiet) while `nginx -t` runs
         makes this check moot: it is stopped and the loop starts over, unless the oldest change
-        has waited twice `max_delay` already (so changes keep reaching nginx).
+        has waited twice `max_delay` already (so changes keep reaching nginx). With `settle_from`
+        (when the change came, not yet settled) any newer change before it has settled does too.
         """
         started = time.monotonic()
         translation, rendered = await asyncio.to_thread(build, self.store.snapshot(), self.settings)
@@ -172,9 +180,26 @@ class SyncLoop:
             log.debug("config %s superseded while nginx -t ran", rendered.version)
             return None
         try:
-            return translation, rendered, await check, None
+            step: _Step = translation, rendered, await check, None
         except NginxError as error:
-            return translation, rendered, None, str(error)
+            step = translation, rendered, None, str(error)
+        if settle_from is not None and not await self._quiet(version, settle_from + self.settings.sync.debounce):
+            if step[2] is not None:
+                await self.nginx.discard(step[2])
+            log.debug("config %s superseded before its change settled", rendered.version)
+            return None
+        return step
+
+    async def _quiet(self, version: int, until: float) -> bool:
+        """Whether the store stays at `version` until `until`."""
+        remaining = until - asyncio.get_running_loop().time()
+        if self.store.version != version or remaining <= 0:
+            return self.store.version == version
+        try:
+            await asyncio.wait_for(self.store.wait_changed(version), remaining)
+        except asyncio.TimeoutError:
+            return True
+        return False
 
     async def _newer_change(self, version: int, deadline: float) -> None:
         """Returns once a change after `version` has settled, if that happens before `deadline`."""

@@ -112,3 +112,27 @@ def test_a_burst_loads_at_most_one_config_per_max_delay(echo, folder):
         ctl.wait_backend("echo", "/p39", "burst.example", timeout=10)
         seconds = time.monotonic() - started  # longer on a busy machine, and the bound with it
         assert ctl.metric(h.RELOADS_OK) - reloads <= math.ceil(seconds) + 1
+
+
+def _candidates(state_dir: Path) -> set[str]:
+    """Checked configs waiting beside the live one (nginx.conf.<version>)."""
+    return {p.name for p in state_dir.glob("nginx.conf.*") if p.suffix not in (".good", ".delta")}
+
+
+def test_a_change_is_checked_while_it_settles_and_one_within_the_debounce_joins_it(echo, folder):
+    """With a 2 s debounce: a change's config is written and checked (its candidate is there) while
+    the old config still answers; a second change before the first has settled makes that candidate
+    moot: one load carries both, and the moot candidate's file is gone."""
+    h.write_manifests(folder, "base.yaml", [h.ingress_class(), *h.service("echo", echo.port)])
+    with h.running(folder, args=["--sync-debounce", "2", "--sync-max-delay", "30"]) as ctl:
+        reloads = ctl.metric(h.RELOADS_OK)
+        h.write_manifests(folder, "a.yaml", [h.ingress("a", h.rule("a.example", h.path("/", "echo")))])
+        h.wait_until(lambda: _candidates(ctl.state_dir), what="the first change's candidate, checked")
+        assert ctl.backend("/", "a.example") == 404  # checked, not loaded: the change has not settled
+        [moot] = _candidates(ctl.state_dir)
+        h.write_manifests(folder, "b.yaml", [h.ingress("b", h.rule("b.example", h.path("/", "echo")))])
+        ctl.wait_backend("echo", "/", "b.example", timeout=30)
+        assert ctl.backend("/", "a.example") == "echo"
+        h.wait_until(lambda: ctl.metric(h.RELOADS_OK) > reloads, what="the reload counted")
+        assert ctl.metric(h.RELOADS_OK) == reloads + 1
+        assert moot not in _candidates(ctl.state_dir) and not _candidates(ctl.state_dir)
