@@ -69,6 +69,7 @@ class SyncLoop:
         self._logged: set[Problem] = set()
         self._target: str | None = None    # the version live, or being made live
         self._loaded_at = float("-inf")     # (loop time) when the last load began
+        self._loading = False               # nginx is loading a config (its report comes after)
 
     async def run(self, sources_ready: Sequence[asyncio.Event]) -> None:
         for event in sources_ready:
@@ -96,7 +97,10 @@ class SyncLoop:
                         if built == self.store.version:
                             continue  # it is loaded (or refused): wait as usual
                         dirty_since = loop.time()
-                        await self._debounce(dirty_since + self.settings.sync.max_delay)
+                        if self._loading:
+                            await self._debounce(dirty_since + self.settings.sync.max_delay)
+                        else:  # nginx has it; only its report is in flight: no burst
+                            burst, settle_from = False, dirty_since
                     else:
                         burst = False  # nothing in flight: the change goes to nginx as soon as it settles
                         failed = self.last is not None and not self.last.live
@@ -218,11 +222,14 @@ class SyncLoop:
     async def _activate(self, translation: Translation, rendered: Rendered, candidate: Candidate | None,
                         error: str | None) -> None:
         if candidate is not None:
+            self._loading = True
             try:
                 await self.nginx.activate(candidate)
             except NginxError as failure:
                 error = str(failure)
                 self._target = self.nginx.live
+            finally:
+                self._loading = False
         if error is not None:
             log.error("nginx refused config %s; the last good config stays live: %s", rendered.version, error)
             self.metrics.reloaded(False, None)

@@ -12,10 +12,12 @@ import math
 import time
 from pathlib import Path
 
+from ingress_ctrl.metrics import Metrics
 from ingress_ctrl.nginx import NginxProcess
 from ingress_ctrl.render import render
-from ingress_ctrl.settings import NginxSettings, TranslateSettings
+from ingress_ctrl.settings import NginxSettings, Settings, SyncSettings, TranslateSettings
 from ingress_ctrl.state import Store
+from ingress_ctrl.sync import SyncLoop, SyncResult
 from ingress_ctrl.translate import translate
 from tests.faults import harness as h
 from tests.fuzz import certs
@@ -136,3 +138,43 @@ def test_a_change_is_checked_while_it_settles_and_one_within_the_debounce_joins_
         h.wait_until(lambda: ctl.metric(h.RELOADS_OK) > reloads, what="the reload counted")
         assert ctl.metric(h.RELOADS_OK) == reloads + 1
         assert moot not in _candidates(ctl.state_dir) and not _candidates(ctl.state_dir)
+
+
+def test_a_change_during_the_last_configs_report_is_not_held_to_the_load_bound(tmp_path):
+    """The load bound (one per max_delay) is for changes that come while nginx loads. A change that
+    comes while only the live config's report runs (a reporter can be slow: Events and statuses to
+    a busy API server) is loaded once that report is done, not max_delay (60 s here) after the load."""
+    async def scenario() -> None:
+        nginx_settings = NginxSettings(http_port=h.free_port(), https_port=h.free_port(), listen_address="127.0.0.1",
+                                       binary=h.NGINX, state_dir=tmp_path / "state", worker_shutdown_timeout="1s")
+        settings = Settings(nginx=nginx_settings, sync=SyncSettings(debounce=0.05, max_delay=60))
+        reporting = asyncio.Event()
+
+        async def slow_reporter(result: SyncResult) -> None:
+            reporting.set()
+            await asyncio.sleep(1)
+
+        store = Store()
+        for obj in [h.ingress_class(), *h.service("echo", 9), h.ingress("a", h.rule("a.example", h.path("/", "echo")))]:
+            store.put(obj)
+        nginx = NginxProcess(nginx_settings)
+        await nginx.prepare()
+        supervisor = asyncio.create_task(nginx.supervise())
+        sync = SyncLoop(store, nginx, settings, Metrics(), [slow_reporter])
+        loop_task = asyncio.create_task(sync.run([]))
+        try:
+            await asyncio.wait_for(reporting.wait(), 30)  # the first config is live, its report runs
+            first = nginx.live
+            store.put(h.ingress("b", h.rule("b.example", h.path("/", "echo"))))
+            await asyncio.wait_for(_until(lambda: nginx.live not in (None, first)), 20)  # well before 60 s
+        finally:
+            loop_task.cancel()
+            await nginx.stop(2)
+            supervisor.cancel()
+
+    asyncio.run(scenario())
+
+
+async def _until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.02)
