@@ -2,7 +2,8 @@
 
 Bursts of changes coalesce: a config is loaded after `debounce` seconds without a change, or
 `max_delay` after the first one, whichever is sooner; while changes keep coming, nginx begins
-at most one load per `max_delay`. An identical render reloads nothing. A change that finds
+at most one load per `max_delay`, and a burst's last change goes once none has come for a
+quarter of `max_delay`. An identical render reloads nothing. A change that finds
 nothing in flight is translated, rendered and checked while it settles, so that work adds
 nothing to its way to nginx unless another change comes within `debounce` (then it is redone).
 
@@ -116,7 +117,7 @@ class SyncLoop:
                     await self._debounce(dirty_since + self.settings.sync.max_delay)
                 if burst:  # at most one load per max_delay: with quick checks (delta.py) a burst
                     # otherwise reloaded back to back, as often as a reload takes
-                    await asyncio.sleep(self._loaded_at + self.settings.sync.max_delay - loop.time())
+                    await self._bound(self._loaded_at + self.settings.sync.max_delay)
                 built = self.store.version
                 step = await self._check(built, dirty_since, activation, settle_from)
                 if step is None:
@@ -145,6 +146,18 @@ class SyncLoop:
                 return
             try:
                 await asyncio.wait_for(self.store.wait_changed(version), quiet)
+            except asyncio.TimeoutError:
+                return
+
+    async def _bound(self, until: float) -> None:
+        """Until `until`, or until the burst is over: no change for a quarter of `max_delay` (at
+        least `debounce`), long enough that changes a rollout makes one by one still wait for the
+        bound, short enough that a burst's last change is not held a whole `max_delay`."""
+        loop = asyncio.get_running_loop()
+        quiet = max(self.settings.sync.debounce, self.settings.sync.max_delay / 4)
+        while (remaining := until - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(self.store.wait_changed(self.store.version), min(quiet, remaining))
             except asyncio.TimeoutError:
                 return
 

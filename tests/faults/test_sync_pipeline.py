@@ -178,3 +178,27 @@ def test_a_change_during_the_last_configs_report_is_not_held_to_the_load_bound(t
 async def _until(condition) -> None:
     while not condition():
         await asyncio.sleep(0.02)
+
+
+def test_the_load_bound_holds_while_changes_come_and_ends_with_the_burst(tmp_path):
+    """`_bound` (one load per max_delay, 4 s here) waits through changes 0.3 s apart, which each settle
+    within the debounce (a rollout's endpoint updates), and returns once none came for a quarter of
+    max_delay (1 s), long before the bound: the burst's last change is not held for it."""
+    async def scenario() -> None:
+        store = Store()
+        settings = Settings(nginx=NginxSettings(state_dir=tmp_path), sync=SyncSettings(debounce=0.05, max_delay=4))
+        sync = SyncLoop(store, NginxProcess(settings.nginx), settings, Metrics())
+        loop = asyncio.get_running_loop()
+
+        async def rollout() -> None:
+            for k in range(8):
+                store.put(h.ingress(f"i{k}", h.rule("a.example", h.path("/", "echo"))))
+                await asyncio.sleep(0.3)
+
+        changes = asyncio.create_task(rollout())
+        started = loop.time()
+        await sync._bound(started + 60)
+        assert changes.done() and store.version == 8  # it waited through the whole rollout
+        assert loop.time() - started < 30  # and returned after it, not at the bound
+
+    asyncio.run(scenario())
