@@ -95,6 +95,10 @@ def change_to_live(mode: str, n: int, changes: int, backend: procs.BackendNginx,
         rng = random.Random(1)
         latencies = []
         for k in range(changes):
+            # one after another: the next change once the controller has finished the last one
+            # (counted its load), not at the instant its route answers, which is a few ms before
+            # and would make the next change one that comes during a load (a burst: sync.py)
+            procs.wait_until(lambda: controller.reloads() >= reloads_before + k, 30, 0.01, f"load {k - 1} counted")
             i = rng.randrange(n)
             changed = objects.ingress(i, extra_paths=(f"/chg-{k}",), extra_service=objects.MARKER)
             start = time.monotonic()
