@@ -37,7 +37,7 @@ def discover(paths: Sequence[Path]) -> list[Path]:
         elif path.is_dir():
             found.update(
                 p for p in path.rglob("*")
-                if p.suffix in SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                if p.suffix in SUFFIXES and p.is_file() and _visible(p, path)
             )
         else:
             raise ManifestError(f"{path}: no such file or directory")
@@ -82,6 +82,10 @@ def _flatten(documents: Iterable[Any]) -> Iterable[Any]:
             yield document
 
 
+def _visible(path: Path, root: Path) -> bool:
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def _with_namespace(obj: Mapping[str, Any], key: ObjectKey) -> Object:
     """The object as the API would hold it: namespaced objects carry their namespace."""
     if not key.namespace or obj["metadata"].get("namespace") == key.namespace:
@@ -93,7 +97,7 @@ class FolderSource:
     """Loads the folders into the Store once, then follows every change to their files."""
 
     def __init__(self, paths: Sequence[Path], store: Store, on_error: Callable[[str], None] | None = None) -> None:
-        self.paths = [Path(p) for p in paths]
+        self.paths = [Path(p).absolute() for p in paths]  # as watchfiles names what changed (not resolved)
         self.store = store
         self.on_error = on_error or (lambda message: log.error("%s", message))
         self.ready = asyncio.Event()
@@ -136,9 +140,11 @@ class FolderSource:
             path = Path(name)
             if path.is_dir() or path in self.paths:
                 return False  # a folder, or a path given on the command line: walk them all again
-            root = next((r for r in self.paths if r == path or r in path.parents), None)
-            if root is None or any(part.startswith(".") for part in path.relative_to(root).parts):
+            roots = [r for r in self.paths if r in path.parents]
+            if not any(_visible(path, root) for root in roots):
                 continue  # as `discover`: hidden files and folders do not count
+            if any(parent.is_symlink() for root in roots for parent in path.parents if root in parent.parents):
+                return False  # `discover` (rglob) does not follow a linked folder; watchfiles does
             if name in self._by_file or (path.suffix in SUFFIXES and path.is_file()):
                 files.append(name)
             elif any(known.startswith(name + "/") for known in self._by_file):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import shutil
@@ -66,3 +67,42 @@ def test_a_file_named_on_the_command_line_that_goes_away_is_an_error_not_an_empt
     file.unlink()
     assert source._rescan({str(file)}) is None  # the Store keeps what it has
     assert errors and "no such file" in errors[0]
+
+
+def test_a_linked_folder_and_a_hidden_root_inside_another_are_what_a_full_walk_makes_of_them(tmp_path: Path) -> None:
+    """A folder linked into a root is not walked (rglob does not follow it), so a change in it is
+    left to a full walk; a file under a root named on the command line counts even when that root
+    is hidden inside another root."""
+    root, other = tmp_path / "m", tmp_path / "other"
+    (root / ".private").mkdir(parents=True)
+    other.mkdir()
+    (root / "link").symlink_to(other)
+    source = FolderSource([root, root / ".private"], Store())
+    walker = FolderSource([root, root / ".private"], Store())
+    source._rescan(None)
+    for path in (other / "x.json", root / ".private" / "p.json"):
+        path.write_text(_ingress(path.stem, f"{path.stem}.example"))
+        changed = str(root / "link" / "x.json") if path.parent == other else str(path)
+        assert source._rescan({changed}) == walker._rescan(None), path
+
+
+def test_a_relative_folder_is_followed(tmp_path: Path, monkeypatch) -> None:
+    """`--manifests examples`: watchfiles names changes by absolute path; they must still count."""
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.json").write_text(_ingress("a", "a.example"))
+    monkeypatch.chdir(tmp_path)
+
+    async def scenario() -> list[str]:
+        store, stop = Store(), asyncio.Event()
+        source = FolderSource([Path("m")], store)
+        task = asyncio.create_task(source.run(stop))
+        await asyncio.wait_for(source.ready.wait(), 10)
+        version = store.version
+        await asyncio.sleep(0.2)  # watchfiles is watching
+        (tmp_path / "m" / "b.json").write_text(_ingress("b", "b.example"))
+        await asyncio.wait_for(store.wait_changed(version), 10)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        return sorted(name for _, name in store.snapshot().of("Ingress"))
+
+    assert asyncio.run(scenario()) == ["a", "b"]
