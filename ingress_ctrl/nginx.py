@@ -139,11 +139,12 @@ class NginxProcess:
         return candidate
 
     async def discard(self, candidate: Candidate) -> None:
-        """Drop a checked candidate that will not be activated (a newer one takes its place); its
-        certificate files go with the next activation's collection."""
+        """Drop a checked candidate that will not be activated (a newer one takes its place), and
+        the certificate files only it named."""
         self._pending.remove(candidate.certificates)
         with contextlib.suppress(OSError):
             await asyncio.to_thread(candidate.path.unlink, True)
+        await asyncio.to_thread(self._collect_certificates)
 
     async def activate(self, candidate: Candidate) -> None:
         """Swap a checked candidate in, reload, and wait until it answers and the old workers left;

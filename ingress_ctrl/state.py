@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -62,6 +63,8 @@ class Store:
     def __init__(self) -> None:
         self._objects: dict[str, dict[tuple[str, str], Object]] = {kind: {} for kind in KINDS}
         self._version = 0
+        self.changed_at = float("-inf")  # time.monotonic() of the last change
+        self.gap = float("inf")          # seconds between the last change and the one before
         self._changed = asyncio.Event()
         self._touched: dict[ObjectKey, int] = {}  # during LISTs: the version at which each key last changed
         self._listings = 0
@@ -170,6 +173,8 @@ class Store:
 
     def _touch(self, key: ObjectKey | None = None) -> None:
         self._version += 1
+        now = time.monotonic()
+        self.gap, self.changed_at = now - self.changed_at, now
         if key is not None and self._listings:
             self._touched[key] = self._version
         self._changed.set()

@@ -71,6 +71,7 @@ class SyncLoop:
         self._target: str | None = None    # the version live, or being made live
         self._loaded_at = float("-inf")     # (loop time) when the last load began
         self._loading = False               # nginx is loading a config (its report comes after)
+        self.moot_unsettled = False         # the last check was made moot before its change settled
 
     async def run(self, sources_ready: Sequence[asyncio.Event]) -> None:
         for event in sources_ready:
@@ -121,7 +122,7 @@ class SyncLoop:
                 built = self.store.version
                 step = await self._check(built, dirty_since, activation, settle_from)
                 if step is None:
-                    moot_unsettled = settle_from is not None
+                    moot_unsettled = self.moot_unsettled
                     continue  # superseded while `nginx -t` ran: start again from the newer objects
                 dirty_since = loop.time()
                 if activation is not None:
@@ -150,16 +151,20 @@ class SyncLoop:
                 return
 
     async def _bound(self, until: float) -> None:
-        """Until `until`, or until the burst is over: no change for a quarter of `max_delay` (at
-        least `debounce`), long enough that changes a rollout makes one by one still wait for the
-        bound, short enough that a burst's last change is not held a whole `max_delay`."""
-        loop = asyncio.get_running_loop()
-        quiet = max(self.settings.sync.debounce, self.settings.sync.max_delay / 4)
-        while (remaining := until - loop.time()) > 0:
-            try:
-                await asyncio.wait_for(self.store.wait_changed(self.store.version), min(quiet, remaining))
-            except asyncio.TimeoutError:
+        """Until `until`, or until the burst is over: no change for twice the longest gap between
+        its changes seen (at least `debounce`). A rollout's changes a few hundred ms apart still
+        wait for the bound; a burst's last change is not held a whole `max_delay`."""
+        gap = min(self.store.gap, self.settings.sync.max_delay)  # (the first change ever: no gap)
+        while (remaining := until - time.monotonic()) > 0:
+            quiet = max(self.settings.sync.debounce, 2 * gap) - (time.monotonic() - self.store.changed_at)
+            if quiet <= 0:
                 return
+            version = self.store.version
+            try:
+                await asyncio.wait_for(self.store.wait_changed(version), min(quiet, remaining))
+            except asyncio.TimeoutError:
+                continue
+            gap = max(gap, self.store.gap)
 
     async def _check(self, version: int, dirty_since: float, activation: asyncio.Task[None] | None,
                      settle_from: float | None = None) -> _Step | None:
@@ -169,12 +174,28 @@ class SyncLoop:
         master's load. A newer change that has settled (`debounce` quiet) while `nginx -t` runs
         makes this check moot: it is stopped and the loop starts over, unless the oldest change
         has waited twice `max_delay` already (so changes keep reaching nginx). With `settle_from`
-        (when the change came, not yet settled) any newer change before it has settled does too.
+        (when the change came, not yet settled) any newer change before it has settled does too,
+        at once, and `moot_unsettled` says so. Problems are logged once the config is not moot: a
+        half-applied change (an Ingress before its Service) is not worth a warning.
         """
+        self.moot_unsettled = False
+        settles_at = float("-inf") if settle_from is None else settle_from + self.settings.sync.debounce
+        unsettled: asyncio.Future[None] = asyncio.get_running_loop().create_future()  # never done
+        if settle_from is not None:
+            unsettled = asyncio.ensure_future(self._change_before(version, settles_at))
+        try:
+            step = await self._build_and_check(version, dirty_since, activation, unsettled, settles_at)
+        finally:
+            unsettled.cancel()
+        if step is not None:
+            self._log_problems(step[0].problems)
+        return step
+
+    async def _build_and_check(self, version: int, dirty_since: float, activation: asyncio.Task[None] | None,
+                               unsettled: asyncio.Future[None], settles_at: float) -> _Step | None:
         started = time.monotonic()
         translation, rendered = await asyncio.to_thread(build, self.store.snapshot(), self.settings)
         log.debug("config %s translated and rendered in %.3fs", rendered.version, time.monotonic() - started)
-        self._log_problems(translation.problems)
         if activation is not None and self._target == rendered.version:
             await asyncio.wait({activation})  # the same config is being loaded: see how that ends
         if self._target == rendered.version and self.nginx.alive:
@@ -187,36 +208,40 @@ class SyncLoop:
         check = asyncio.create_task(self.nginx.check(rendered, translation.config.certificates))
         newer = asyncio.create_task(self._newer_change(version, deadline))
         try:
-            await asyncio.wait({check, newer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({check, newer, unsettled}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             newer.cancel()
-        if not check.done() and loop.time() < deadline:
+        if not check.done() and (unsettled.done() or loop.time() < deadline):
             check.cancel()
             with contextlib.suppress(asyncio.CancelledError, NginxError):
                 await check
+            self.moot_unsettled = unsettled.done()
             log.debug("config %s superseded while nginx -t ran", rendered.version)
             return None
         try:
             step: _Step = translation, rendered, await check, None
         except NginxError as error:
             step = translation, rendered, None, str(error)
-        if settle_from is not None and not await self._quiet(version, settle_from + self.settings.sync.debounce):
+        try:
+            await asyncio.wait({unsettled}, timeout=max(0.0, settles_at - loop.time()))
+        except asyncio.CancelledError:
             if step[2] is not None:
                 await self.nginx.discard(step[2])
+            raise
+        if unsettled.done():
+            if step[2] is not None:
+                await self.nginx.discard(step[2])
+            self.moot_unsettled = True
             log.debug("config %s superseded before its change settled", rendered.version)
             return None
         return step
 
-    async def _quiet(self, version: int, until: float) -> bool:
-        """Whether the store stays at `version` until `until`."""
-        remaining = until - asyncio.get_running_loop().time()
-        if self.store.version != version or remaining <= 0:
-            return self.store.version == version
+    async def _change_before(self, version: int, until: float) -> None:
+        """Returns if the store moves past `version` before `until`; never returns otherwise."""
         try:
-            await asyncio.wait_for(self.store.wait_changed(version), remaining)
+            await asyncio.wait_for(self.store.wait_changed(version), until - asyncio.get_running_loop().time())
         except asyncio.TimeoutError:
-            return True
-        return False
+            await asyncio.Event().wait()
 
     async def _newer_change(self, version: int, deadline: float) -> None:
         """Returns once a change after `version` has settled, if that happens before `deadline`."""

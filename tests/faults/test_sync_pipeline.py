@@ -141,18 +141,19 @@ def test_a_change_is_checked_while_it_settles_and_one_within_the_debounce_joins_
 
 
 def test_a_change_during_the_last_configs_report_is_not_held_to_the_load_bound(tmp_path):
-    """The load bound (one per max_delay) is for changes that come while nginx loads. A change that
-    comes while only the live config's report runs (a reporter can be slow: Events and statuses to
-    a busy API server) is loaded once that report is done, not max_delay (60 s here) after the load."""
+    """The load bound (one load per max_delay, 600 s here) is for changes that come while nginx loads.
+    A change that comes while only the live config's report runs (a reporter can be slow: Events and
+    statuses to a busy API server; 4 s here, the change 3 s into it) is loaded once that report is
+    done. Held to the bound, it would wait until no change came for twice the 3 s gap before it."""
     async def scenario() -> None:
         nginx_settings = NginxSettings(http_port=h.free_port(), https_port=h.free_port(), listen_address="127.0.0.1",
                                        binary=h.NGINX, state_dir=tmp_path / "state", worker_shutdown_timeout="1s")
-        settings = Settings(nginx=nginx_settings, sync=SyncSettings(debounce=0.05, max_delay=60))
+        settings = Settings(nginx=nginx_settings, sync=SyncSettings(debounce=0.05, max_delay=600))
         reporting = asyncio.Event()
 
         async def slow_reporter(result: SyncResult) -> None:
             reporting.set()
-            await asyncio.sleep(1)
+            await asyncio.sleep(4)
 
         store = Store()
         for obj in [h.ingress_class(), *h.service("echo", 9), h.ingress("a", h.rule("a.example", h.path("/", "echo")))]:
@@ -165,8 +166,11 @@ def test_a_change_during_the_last_configs_report_is_not_held_to_the_load_bound(t
         try:
             await asyncio.wait_for(reporting.wait(), 30)  # the first config is live, its report runs
             first = nginx.live
+            await asyncio.sleep(3)
             store.put(h.ingress("b", h.rule("b.example", h.path("/", "echo"))))
-            await asyncio.wait_for(_until(lambda: nginx.live not in (None, first)), 20)  # well before 60 s
+            put = time.monotonic()
+            await asyncio.wait_for(_until(lambda: nginx.live not in (None, first)), 30)
+            assert time.monotonic() - put < 4  # ~1 s: the report's end, then a check and a load
         finally:
             loop_task.cancel()
             await nginx.stop(2)
@@ -181,24 +185,98 @@ async def _until(condition) -> None:
 
 
 def test_the_load_bound_holds_while_changes_come_and_ends_with_the_burst(tmp_path):
-    """`_bound` (one load per max_delay, 4 s here) waits through changes 0.3 s apart, which each settle
-    within the debounce (a rollout's endpoint updates), and returns once none came for a quarter of
-    max_delay (1 s), long before the bound: the burst's last change is not held for it."""
-    async def scenario() -> None:
+    """At the default settings (debounce 0.1 s, max_delay 1 s), `_bound` — the wait that spaces loads
+    while changes keep coming — waits through changes 0.3 s and 0.5 s apart (a rollout's endpoint
+    updates: each settles within the debounce, none may cut the bound short), and once such a burst
+    is over it returns after twice its spacing, not at a bound far away. The lower bounds on the
+    elapsed time are what a sleep guarantees; the upper one has a wide margin."""
+    async def scenario(spacing: float) -> None:
         store = Store()
-        settings = Settings(nginx=NginxSettings(state_dir=tmp_path), sync=SyncSettings(debounce=0.05, max_delay=4))
+        settings = Settings(nginx=NginxSettings(state_dir=tmp_path))
         sync = SyncLoop(store, NginxProcess(settings.nginx), settings, Metrics())
-        loop = asyncio.get_running_loop()
 
-        async def rollout() -> None:
-            for k in range(8):
-                store.put(h.ingress(f"i{k}", h.rule("a.example", h.path("/", "echo"))))
-                await asyncio.sleep(0.3)
+        async def rollout(changes: int) -> None:
+            for k in range(changes):
+                store.put(h.ingress(f"i{k}-{changes}", h.rule("a.example", h.path("/", "echo"))))
+                await asyncio.sleep(spacing)
 
-        changes = asyncio.create_task(rollout())
-        started = loop.time()
-        await sync._bound(started + 60)
-        assert changes.done() and store.version == 8  # it waited through the whole rollout
-        assert loop.time() - started < 30  # and returned after it, not at the bound
+        await rollout(2)  # the burst has begun (the loop enters the bound after a change)
+        changes = asyncio.create_task(rollout(6))
+        started = time.monotonic()
+        await sync._bound(started + 1.0)  # a load began just now: the next may begin in 1 s
+        assert time.monotonic() - started >= 1.0 and not changes.done()  # held to the bound
+        await changes
+        last = time.monotonic() - spacing
+        started = time.monotonic()
+        await sync._bound(started + 60)  # a bound far away: the burst is over
+        assert time.monotonic() - last >= 2 * spacing - 0.01 and time.monotonic() - started < 20
+
+    asyncio.run(scenario(0.3))
+    asyncio.run(scenario(0.5))
+
+
+def test_a_change_before_the_last_one_settled_stops_its_check_at_once(echo, folder):
+    """With a 3 s debounce and a 5 s `nginx -t`: the first change is checked while it settles; a
+    second before it settled makes that check moot, and it is stopped, not finished and thrown
+    away (its `nginx -t` never logs its end)."""
+    wrapper, slow, checks = slow_check_nginx(h.scratch_dir("seam"), 5)
+    h.write_manifests(folder, "base.yaml", [h.ingress_class(), *h.service("echo", echo.port)])
+    with h.running(folder, nginx_binary=str(wrapper), args=["--sync-debounce", "3"]) as ctl:
+        slow.touch()
+        h.write_manifests(folder, "a.yaml", [h.ingress("a", h.rule("a.example", h.path("/", "echo")))])
+        h.wait_until(lambda: checks.exists() and "start" in checks.read_text(), what="nginx -t of the first change")
+        h.write_manifests(folder, "b.yaml", [h.ingress("b", h.rule("b.example", h.path("/", "echo")))])
+        slow.unlink()
+        ctl.wait_backend("echo", "/", "b.example", timeout=30)
+        first = checks.read_text().splitlines()[0]
+        assert first.startswith("start ") and f"end {first[len('start '):]}" not in checks.read_text().splitlines()
+
+
+def test_a_change_after_the_last_one_settled_leaves_its_checked_config_to_be_loaded(tmp_path):
+    """The first change came 10 s ago (settled); a newer one since does not make its checked config
+    moot: that config is loaded, and the newer change follows (it used to be thrown away)."""
+    async def scenario() -> None:
+        settings = Settings(nginx=NginxSettings(binary=h.NGINX, state_dir=tmp_path / "state"), sync=SyncSettings(debounce=2))
+        store = Store()
+        for obj in [h.ingress_class(), *h.service("echo", 9), h.ingress("a", h.rule("a.example", h.path("/", "echo")))]:
+            store.put(obj)
+        nginx = NginxProcess(settings.nginx)
+        await nginx.prepare()
+        sync = SyncLoop(store, nginx, settings, Metrics())
+        version, came = store.version, asyncio.get_running_loop().time() - 10
+        store.put(h.ingress("b", h.rule("b.example", h.path("/", "echo"))))
+        step = await sync._check(version, came, None, settle_from=came)
+        assert step is not None and step[2] is not None and not sync.moot_unsettled
+        await nginx.discard(step[2])
 
     asyncio.run(scenario())
+
+
+def test_a_half_applied_change_is_not_warned_about(tmp_path, caplog):
+    """An Ingress and, 20 ms later, its Service (as a `kubectl apply` arrives): the config built for
+    the Ingress alone is moot before it settles, and its "Service not found" is never logged."""
+    async def scenario() -> None:
+        nginx_settings = NginxSettings(http_port=h.free_port(), https_port=h.free_port(), listen_address="127.0.0.1",
+                                       binary=h.NGINX, state_dir=tmp_path / "state", worker_shutdown_timeout="1s")
+        store = Store()
+        store.put(h.ingress_class())
+        nginx = NginxProcess(nginx_settings)
+        await nginx.prepare()
+        supervisor = asyncio.create_task(nginx.supervise())
+        sync = SyncLoop(store, nginx, Settings(nginx=nginx_settings), Metrics())
+        loop_task = asyncio.create_task(sync.run([]))
+        try:
+            await asyncio.wait_for(sync.ready.wait(), 30)
+            store.put(h.ingress("app", h.rule("app.example", h.path("/", "echo"))))
+            await asyncio.sleep(0.02)
+            for obj in h.service("echo", 9):
+                store.put(obj)
+            await asyncio.wait_for(_until(lambda: sync.last is not None and any(k.name == "app" for k in sync.last.translation.served)), 30)
+        finally:
+            loop_task.cancel()
+            await nginx.stop(2)
+            supervisor.cancel()
+
+    with caplog.at_level("WARNING", logger="ingress_ctrl.sync"):
+        asyncio.run(scenario())
+    assert not [r for r in caplog.records if "not found" in r.getMessage()]
