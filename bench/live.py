@@ -98,7 +98,9 @@ def change_to_live(mode: str, n: int, changes: int, backend: procs.BackendNginx,
             # one after another: the next change once the controller has finished the last one
             # (counted its load), not at the instant its route answers, which is a few ms before
             # and would make the next change one that comes during a load (a burst: sync.py)
-            procs.wait_until(lambda: controller.reloads() >= reloads_before + k, 30, 0.01, f"load {k - 1} counted")
+            if k:
+                procs.wait_until(lambda: controller.reloads() > counted, 30, 0.01, f"change {k - 1} loaded")
+            counted = controller.reloads()
             i = rng.randrange(n)
             changed = objects.ingress(i, extra_paths=(f"/chg-{k}",), extra_service=objects.MARKER)
             start = time.monotonic()

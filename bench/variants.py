@@ -61,7 +61,9 @@ def _unfolded(text: str) -> str:
         body = match.group(1)
         return match.group(0) + "".join(f'        location = "{p}" {{{body}}}\n        location "{p}/" {{{body}}}\n'
                                         for p in objects.PATHS if p != "/")
-    return _PROXIED_CATCH_ALL.sub(unfold, text)
+    unfolded, count = _PROXIED_CATCH_ALL.subn(unfold, text)
+    assert count, "no proxied catch-all location to unfold"
+    return unfolded
 
 
 def _proxy_pass_variable(text: str) -> str:

@@ -19,48 +19,60 @@ SERVICES = [*served_service("a"), *served_service("b", "10.0.0.2")]
 SEGMENTS = ("a", "b", "ab")
 
 
-def nginx_answer(s: Server, uri: str) -> str:
+Answer = tuple[str, "int | None"]  # where the request goes, and the location's read timeout
+TIMEOUT = "nginx.ingress.kubernetes.io/proxy-read-timeout"
+
+
+def nginx_answer(s: Server, uri: str) -> Answer:
     by_key = {(loc.match, loc.path): loc for loc in s.locations}
     found = by_key.get(("exact", uri))
     if found is None and (("exact", uri + "/") in by_key or ("prefix", uri + "/") in by_key):
-        return "301"  # nginx's redirect to add the slash (its locations here all proxy or return)
+        return "301", None  # nginx's redirect to add the slash (its locations here all proxy or return)
     if found is None:
         found = max((loc for loc in s.locations if loc.match == "prefix" and uri.startswith(loc.path)),
                     key=lambda loc: len(loc.path))
     b = found.backend
-    return readable(b.upstream) if b.upstream else f"status {b.status}"
+    return (readable(b.upstream) if b.upstream else f"status {b.status}"), found.options.proxy_read_timeout
 
 
-def spec_answer(rules: list[tuple[str, str, str]], uri: str, fallback: str) -> str:
-    """rules: (pathType, path, service). Exact beats Prefix; the longest matching Prefix wins."""
-    for kind, p, service in rules:
-        if kind == "Exact" and p == uri:
-            return f"default_{service}_80"
-    best: tuple[int, str] | None = None
-    for kind, p, service in rules:
-        prefix = p.rstrip("/") or "/"
-        if kind == "Prefix" and (prefix == "/" or uri == prefix or uri.startswith(prefix + "/")):
-            if best is None or len(prefix) > best[0]:
-                best = (len(prefix), f"default_{service}_80")
-    return best[1] if best else fallback
+Rule = tuple[str, str, str, "int | None"]  # pathType, path, Service, its Ingress's read timeout
 
 
-def _random_rules(rng: random.Random) -> list[tuple[str, str, str]]:
-    rules: dict[tuple[str, str], tuple[str, str, str]] = {}
-    for _ in range(rng.randint(1, 7)):
-        depth = rng.randint(0, 3)
-        p = "/" + "/".join(rng.choice(SEGMENTS) for _ in range(depth))
-        if depth and rng.random() < 0.3:
-            p += "/"
-        kind = rng.choice(("Exact", "Prefix", "Prefix"))
-        key = (kind, p if kind == "Exact" else (p.rstrip("/") or "/"))
-        rules.setdefault(key, (kind, p, rng.choice("ab")))
-    return list(rules.values())
+def spec_answer(rules: list[Rule], uri: str, fallback: str) -> Answer:
+    """`rules` oldest Ingress first; the first claim of a (pathType, path) wins. Exact beats Prefix;
+    the longest matching Prefix wins; ImplementationSpecific is Prefix here."""
+    claims: dict[tuple[str, str], Rule] = {}
+    for rule_ in rules:
+        kind, p = ("Exact", rule_[1]) if rule_[0] == "Exact" else ("Prefix", rule_[1].rstrip("/") or "/")
+        claims.setdefault((kind, p), rule_)
+    def target(rule_: Rule) -> Answer:
+        return ("status 503" if rule_[2] == "gone" else f"default_{rule_[2]}_80"), rule_[3]
+    if ("Exact", uri) in claims:
+        return target(claims[("Exact", uri)])
+    matching = [(p, r) for (kind, p), r in claims.items()
+                if kind == "Prefix" and (p == "/" or uri == p or uri.startswith(p + "/"))]
+    return target(max(matching, key=lambda m: len(m[0]))[1]) if matching else (fallback, None)
 
 
-def _uris(rules: list[tuple[str, str, str]]) -> set[str]:
+def _random_ingresses(rng: random.Random) -> list[tuple[int | None, list[Rule]]]:
+    ingresses = []
+    for _ in range(rng.randint(1, 3)):
+        timeout = rng.choice((None, None, 300))
+        rules: list[Rule] = []
+        for _ in range(rng.randint(1, 5)):
+            depth = rng.randint(0, 3)
+            p = "/" + "/".join(rng.choice(SEGMENTS) for _ in range(depth))
+            if depth and rng.random() < 0.3:
+                p += "/"
+            kind = rng.choice(("Exact", "Prefix", "Prefix", "ImplementationSpecific"))
+            rules.append((kind, p, rng.choice(("a", "a", "b", "gone")), timeout))
+        ingresses.append((timeout, rules))
+    return ingresses
+
+
+def _uris(rules: list[Rule]) -> set[str]:
     uris = {"/", "/zz", "/a/zz"}
-    for _, p, _ in rules:
+    for _, p, _, _ in rules:
         bare = p.rstrip("/")
         uris |= {p, bare or "/", bare + "/", bare + "/zz", bare + "zz", bare.rsplit("/", 1)[0] or "/"}
     return {uri for uri in uris if uri.startswith("/")}
@@ -68,15 +80,23 @@ def _uris(rules: list[tuple[str, str, str]]) -> set[str]:
 
 @pytest.mark.parametrize("seed", range(300))
 def test_every_answer_is_the_spec_answer(seed: int) -> None:
+    """1-3 Ingresses on one host (or hostless, on the default server), oldest first, with or without
+    a read timeout, to Services that exist or not (503), with or without a defaultBackend."""
     rng = random.Random(seed)
-    rules = _random_rules(rng)
-    default = rng.choice((None, "a", "b"))
-    t = run(CLASS, *SERVICES, ingress("x", rule("foo.com", *(path(p, svc, kind) for kind, p, svc in rules)),
-                                      default_backend=backend(default) if default else None))
-    s = server(t, "foo.com")
+    host = rng.choice(("foo.com", "foo.com", None))
+    ingresses = _random_ingresses(rng)
+    default = rng.choice((None, "a", "b")) if host else None
+    objects = []
+    for n, (timeout, rules) in enumerate(ingresses):
+        objects.append(ingress(
+            f"i{n}", rule(host, *(path(p, svc, kind) for kind, p, svc, _ in rules)), created=f"2026-01-0{n + 1}T00:00:00Z",
+            default_backend=backend(default) if default and n == 0 else None,
+            annotations={TIMEOUT: str(timeout)} if timeout else None))
+    s = server(run(CLASS, *SERVICES, *objects), host)
     fallback = f"default_{default}_80" if default else "status 404"
+    rules = [r for _, rules_ in ingresses for r in rules_]
     for uri in sorted(_uris(rules)):
-        assert nginx_answer(s, uri) == spec_answer(rules, uri, fallback), (rules, default, uri, routes(s))
+        assert nginx_answer(s, uri) == spec_answer(rules, uri, fallback), (ingresses, default, uri, routes(s))
 
 
 def test_paths_to_the_catch_alls_service_fold_into_it() -> None:
