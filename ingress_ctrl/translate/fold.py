@@ -26,6 +26,11 @@ Key = tuple[str, str]  # (match, path), as `core` keys its locations
 
 
 def fold(locations: Mapping[Key, Location]) -> dict[Key, Location]:
+    root = locations[("prefix", "/")]
+    backend, options = root.backend, root.options
+    if all((loc.backend is backend or loc.backend == backend) and (loc.options is options or loc.options == options)
+           for loc in locations.values()):
+        return {("prefix", "/"): root}  # a host served by one Service: what the rest comes to, sooner
     kept = dict(locations)
     for path in sorted((p for m, p in kept if m == "prefix" and p != "/"), key=len):
         if _same(kept[("prefix", path)], _longest_prefix(kept, path[:-1])):
