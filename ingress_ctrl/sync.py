@@ -2,9 +2,9 @@
 
 Bursts of changes coalesce: a config is loaded after `debounce` seconds without a change, or
 `max_delay` after the first one, whichever is sooner; while changes keep coming, nginx begins
-at most one load per `max_delay`, and a burst's last change goes once none has come for a
-quarter of `max_delay`. An identical render reloads nothing. A change that finds
-nothing in flight is translated, rendered and checked while it settles, so that work adds
+at most one load per `max_delay`, and a burst's last change goes once none has come for
+twice the burst's spacing. An identical render reloads nothing. A change that finds nothing in
+flight is translated, rendered and checked while it settles, so that work adds
 nothing to its way to nginx unless another change comes within `debounce` (then it is redone).
 
 Two stages overlap: the next config is translated, rendered and checked (`nginx -t`) while the
