@@ -29,7 +29,7 @@ from ingress_ctrl.report.kubeapi import PAGE, KubeApi
 from ingress_ctrl.report.status import StatusReporter
 from ingress_ctrl.settings import ObjectRef, Settings
 from ingress_ctrl.sources.kube_flags import WATCHED, Resource
-from ingress_ctrl.sources.slim import slim
+from ingress_ctrl.sources.slim import reuse, slim
 from ingress_ctrl.state import Object, ObjectKey, Store, key_of
 
 log = logging.getLogger(__name__)
@@ -94,8 +94,11 @@ class KubeSource:
             return
         if event_type == "DELETED" or not _is_wanted(resource, obj):
             self.store.delete(key)
-        else:
-            self.store.put(obj)
+            return
+        held = self.store.get(key.kind, key.namespace, key.name)
+        if held is not None and held != obj:  # a change: what did not change stays shared with `held`
+            obj = reuse(held, obj)
+        self.store.put(obj)
 
     def _operate(self, stop_flag: threading.Event) -> None:
         asyncio.run(kopf.operator(

@@ -153,6 +153,25 @@ SHAPES: Mapping[str, dict[str, Shape]] = {kind: {"apiVersion": INTERN, "kind": I
 _REDUCERS: Mapping[str, Callable[[Any], Any]] = {kind: _compile(shape) for kind, shape in SHAPES.items()}
 
 
+def reuse(old: Any, new: Any) -> Any:
+    """`new`, with each part equal to the same part of `old` (the version of the object the Store
+    holds) taken from `old`: a new version shares what did not change with the one it replaces.
+
+    The old version can outlive its replacement in the Store: translate's memos hold the objects
+    of the last syncs until later ones no longer ask for them, so an Ingress whose status alone
+    changed (the 10,000 status writes after start-up come back as events, and start no sync) was
+    held twice, its spec included. Equal means equal reprs as well, as for `Shared`: `1`, `1.0`
+    and `True` stay apart. Mappings are compared key by key, everything else whole.
+    """
+    if type(old) is dict and type(new) is dict:
+        if old == new and repr(old) == repr(new):
+            return old
+        return {key: reuse(old[key], value) if key in old else value for key, value in new.items()}
+    if old == new and type(old) is type(new) and repr(old) == repr(new):
+        return old
+    return new
+
+
 def slim(obj: Object) -> Object:
     """The part of `obj` that translate and the reporters read (the object itself for kinds the
     Store does not hold)."""

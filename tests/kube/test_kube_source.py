@@ -1,21 +1,30 @@
-"""The Kubernetes source's memory-relevant parts, in-process: what it hands the Store (slim objects),
-LIST by pages (the emulator pages as the API server does), and the Kopf settings that keep no
-per-object state (no memory records, no last-handled state, short-lived workers)."""
+"""The Kubernetes source's memory-relevant parts, in-process: what it hands the Store (slim objects,
+sharing what did not change with the version they replace), LIST by pages (the emulator pages as
+the API server does), and the Kopf settings that keep no per-object state (no memory records, no
+last-handled state, short-lived workers)."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import datetime
+import gc
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
 import kopf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kubernetes import client, config
 
 from ingress_ctrl.report.kubeapi import PAGE, KubeApi
+from ingress_ctrl.settings import TranslateSettings
 from ingress_ctrl.sources import kube
 from ingress_ctrl.sources.kube_flags import WATCHED
-from ingress_ctrl.sources.slim import slim
+from ingress_ctrl.sources.slim import reuse, slim
 from ingress_ctrl.state import Store
+from ingress_ctrl.translate import translate
 from tests.kube.conftest import World
 
 SERVICE = next(r for r in WATCHED if r.kind == "Service")
@@ -106,3 +115,103 @@ def test_list_comes_in_pages(world: World) -> None:
     assert [len(page) for page in found] == [PAGE, PAGE, 7]
     assert [o["metadata"]["name"] for page in found for o in page] == [f"page-{n:04d}" for n in range(count)]
     assert all(o["kind"] == "Service" and o["apiVersion"] == "v1" for page in found for o in page)
+
+
+# --- a new version shares what did not change with the version the Store holds ------------------
+
+INGRESS = next(r for r in WATCHED if r.kind == "Ingress")
+SLICE = next(r for r in WATCHED if r.kind == "EndpointSlice")
+
+
+def _ingress(i: int, version: str = "1", status: Any = None) -> dict[str, Any]:
+    name = f"app-{i:04d}"
+    paths = [{"path": p, "pathType": "Prefix", "backend": {"service": {"name": name, "port": {"number": 80}}}}
+             for p in ("/api", "/static", "/")]
+    body: dict[str, Any] = {
+        "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}", "resourceVersion": version, "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z", "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+        "spec": {"rules": [{"host": f"{name}.example", "http": {"paths": paths}}],
+                 "tls": [{"hosts": [f"{name}.example"], "secretName": f"{name}-tls"}]}}
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+def _event(source: kube.KubeSource, resource: Any, event_type: str, body: dict[str, Any]) -> None:
+    """What `_handover` does in Kopf's thread, then what the Store's loop does with it."""
+    kind = resource.kind
+    source._apply(resource, event_type, slim({"apiVersion": f"{resource.group}/{resource.version}", "kind": kind, **body}))
+
+
+LB = {"loadBalancer": {"ingress": [{"ip": "10.0.0.7"}]}}
+
+
+def test_a_status_change_shares_the_rest_with_the_version_it_replaces() -> None:
+    store = Store()
+    source = kube.KubeSource(store, _Pages([]), [])  # type: ignore[arg-type]
+    _event(source, INGRESS, "ADDED", _ingress(1))
+    held = store.get("Ingress", "default", "app-0001")
+    version = store.version
+    _event(source, INGRESS, "MODIFIED", _ingress(1, version="2", status=LB))  # our status write, come back
+    now = store.get("Ingress", "default", "app-0001")
+    assert now is not None and held is not None
+    assert repr(now) == repr(slim({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", **_ingress(1, "2", LB)}))
+    assert now["spec"] is held["spec"] and now["metadata"]["uid"] is held["metadata"]["uid"]
+    assert now["metadata"]["resourceVersion"] == "2" and now["status"] == LB
+    assert store.version == version  # a status alone starts no sync, as before
+
+
+def test_equal_but_not_the_same_is_not_taken_from_the_held_version() -> None:
+    store = Store()
+    source = kube.KubeSource(store, _Pages([]), [])  # type: ignore[arg-type]
+    body = {"metadata": {"name": "web-x", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4", "endpoints": [{"addresses": ["10.1.0.1"], "conditions": {"ready": 1}}],
+            "ports": [{"name": "http", "port": 80}]}
+    _event(source, SLICE, "ADDED", body)
+    changed = {**body, "endpoints": [{"addresses": ["10.1.0.1"], "conditions": {"ready": True}}], "ports": [{"name": "http", "port": 8080}]}
+    _event(source, SLICE, "MODIFIED", changed)
+    now = store.get("EndpointSlice", "default", "web-x")
+    assert now is not None and now["endpoints"][0]["conditions"]["ready"] is True
+    assert repr(now) == repr(slim({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", **changed}))
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-2, 2) | st.sampled_from([1.0, 0.0, "1", "a", ""]),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "c"]), inner, max_size=3),
+                     max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(old=_json, new=_json)
+def test_reuse_gives_what_the_new_version_says(old: Any, new: Any) -> None:
+    assert repr(reuse(old, new)) == repr(new)
+    assert repr(reuse(new, new)) == repr(new) and reuse(new, copy.deepcopy(new)) is new
+
+
+def test_translate_memos_no_longer_hold_a_second_copy_after_status_writes() -> None:
+    """translate's memos keep the objects of the last syncs; after our status writes come back
+    (no sync), each Ingress was held twice: the Store's new version and the memo's old one."""
+    n = 1000
+    store = Store()
+    source = kube.KubeSource(store, _Pages([]), [])  # type: ignore[arg-type]
+    for i in range(n):
+        _event(source, INGRESS, "ADDED", _ingress(i))
+    translation = translate(store.snapshot(), TranslateSettings(), datetime.datetime.now(datetime.timezone.utc))
+    assert len(translation.served) == n
+    updates = [_ingress(i, version="2", status=LB) for i in range(n)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        copies = [slim({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", **body}) for body in updates]
+        whole = tracemalloc.get_traced_memory()[0] - start  # what n new versions take, sharing nothing
+        del copies
+        gc.collect()
+        start = tracemalloc.get_traced_memory()[0]
+        for body in updates:
+            _event(source, INGRESS, "MODIFIED", body)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert all(store.get("Ingress", "default", f"app-{i:04d}")["status"] == LB for i in range(n))  # type: ignore[index]
+    assert held < whole / 2, (held, whole)  # without sharing: held ≈ whole
