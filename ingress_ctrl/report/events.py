@@ -71,6 +71,15 @@ class EventReporter:
                 await self._emit(key, "Warning", "Rejected", reason[:1024])
         for key in set(self._rejected) - set(reasons):
             del self._rejected[key]
+        if len(self._synced) > len(result.translation.served):  # some were served once, not now
+            self._forget_deleted()
+
+    def _forget_deleted(self) -> None:
+        """Forget the generation reported for Ingresses that no longer exist. Kept, every Ingress
+        ever served left an entry for the controller's lifetime, and one created again under the
+        same name (its generation starts at 1 again) after a sync had seen it gone got no `Sync`."""
+        for key in [k for k in self._synced if self.store.get("Ingress", k.namespace, k.name) is None]:
+            del self._synced[key]
 
     async def _emit(self, key: ObjectKey, type_: str, reason: str, note: str) -> None:
         ingress = self.store.get("Ingress", key.namespace, key.name) or {}

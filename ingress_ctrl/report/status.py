@@ -85,6 +85,8 @@ class StatusReporter:
             for key in sorted(self._gone):
                 if await self._write(key, []):
                     self._gone.discard(key)
+            if not self._written:
+                self._written = {}  # an emptied dict keeps its table (0.3 MiB at 10,000)
 
     async def _entries(self) -> list[dict[str, str]]:
         if self.publish_addresses:
@@ -101,11 +103,17 @@ class StatusReporter:
         """Patch the status if it differs; True when the Ingress now says `entries` (or is gone)."""
         current = self.store.get("Ingress", key.namespace, key.name)
         if current is None:
+            self._written.pop(key, None)
             return True
         have: Any = ((current.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         version = (current.get("metadata") or {}).get("resourceVersion")
-        if have == entries or self._written.get(key) == (entries, version):
-            return True  # already so, or already patched and the watch has not caught up yet
+        if have == entries:
+            # Already so. A patch of ours the watch has brought back needs no remembering: kept,
+            # it was an entry per served Ingress for the controller's lifetime (1.4 MiB at 10,000).
+            self._written.pop(key, None)
+            return True
+        if self._written.get(key) == (entries, version):
+            return True  # already patched, and the watch has not caught up yet
         try:
             await self.api.merge_patch(resource_path(INGRESS, key.namespace, key.name, "status"),
                                        {"status": {"loadBalancer": {"ingress": entries or None}}})
