@@ -270,7 +270,10 @@ class Controller(HealthPort):
         return reply.backend or reply.status
 
     def wait_backend(self, expected: str | int, path: str = "/", host: str = "example.com", timeout: float = 5.0) -> None:
+        """Until the route answers `expected` and the controller has confirmed the config on disk
+        (so the next request cannot meet one of nginx's old workers)."""
         wait_until(lambda: self.backend(path, host) == expected, timeout, what=f"{host}{path} -> {expected!r}")
+        wait_until(self.confirmed, timeout, what="the controller's confirmation of the config on disk")
 
     def wait_stderr(self, pattern: str, timeout: float = 5.0) -> str:
         """Wait for a stderr line matching the regex; returns the line."""

@@ -230,9 +230,10 @@ class Controller(HealthPort):
         return backend_of(self.http_port, path, host)
 
     def wait_backend(self, expected: str | int, path: str = "/", host: str = "example.com", timeout: float = 10.0) -> None:
-        """Poll: after a reload nginx's old workers keep accepting for ~100 ms beside the new ones,
-        so one route answering from the new config does not mean the next request will."""
+        """Until the route answers `expected` and the controller has confirmed the config on disk
+        (so the next request cannot meet one of nginx's old workers)."""
         wait_until(lambda: self.backend(path, host) == expected, timeout, what=f"{host}{path} -> {expected!r}")
+        wait_until(self.confirmed, timeout, what="the controller's confirmation of the config on disk")
 
     def nginx_pid(self) -> int:
         """The master's pid from STATE/nginx.pid; 0 while there is none (or it is being written)."""

@@ -83,9 +83,22 @@ class HealthPort:
     subclass sets `healthz_port`)."""
 
     healthz_port: int
+    state_dir: Path
 
     def healthz(self, path: str) -> tuple[int, str]:
         return healthz(self.healthz_port, path)
+
+    def confirmed(self) -> bool:
+        """The controller has confirmed the config on disk as live. A route answering from a new
+        config is not enough: after a reload nginx's old workers keep accepting for ~100 ms beside
+        the new ones, and the controller counts the load only once they have stopped."""
+        try:
+            with open(self.state_dir / "nginx.conf") as config:
+                config.readline()
+                version = config.readline().removeprefix("# config version ").strip()
+            return self.metrics().get("ingress_ctrl_config_hash") == int(version[:12], 16)
+        except (OSError, ValueError):
+            return False
 
     def metrics(self) -> dict[str, float]:
         """`/metrics` as `{'name{labels}': value}`."""
