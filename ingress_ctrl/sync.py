@@ -222,15 +222,14 @@ class SyncLoop:
             step: _Step = translation, rendered, await check, None
         except NginxError as error:
             step = translation, rendered, None, str(error)
+        moot = True  # (also when cancelled while it settles: nothing will load the candidate)
         try:
             await asyncio.wait({unsettled}, timeout=max(0.0, settles_at - loop.time()))
-        except asyncio.CancelledError:
-            if step[2] is not None:
+            moot = unsettled.done()
+        finally:
+            if moot and step[2] is not None:
                 await self.nginx.discard(step[2])
-            raise
-        if unsettled.done():
-            if step[2] is not None:
-                await self.nginx.discard(step[2])
+        if moot:
             self.moot_unsettled = True
             log.debug("config %s superseded before its change settled", rendered.version)
             return None
