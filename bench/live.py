@@ -77,6 +77,8 @@ def start_kube(workdir: Path, emulator: Emulator, extra: tuple[str, ...] = (), k
 
 
 SETTLE_S = 2.0  # after ready, before the first change
+RELOADS_OK = 'ingress_ctrl_nginx_reloads_total{result="success"}'
+LOAD_SUM = "ingress_ctrl_nginx_load_seconds_sum"  # the controller's histogram of nginx's part of each load
 
 
 # --- change-to-live --------------------------------------------------------------------------------------
@@ -93,13 +95,21 @@ def change_to_live(mode: str, n: int, changes: int, backend: procs.BackendNginx,
         time.sleep(SETTLE_S)
         reloads_before = controller.reloads()
         rng = random.Random(1)
-        latencies = []
-        for k in range(changes):
+        latencies: list[float] = []
+        loads: list[float | None] = []  # nginx's part of each change (the controller's load-seconds metric)
+        load_total = controller.metrics().get(LOAD_SUM, 0.0)
+        for k in range(changes + 1):
             # one after another: the next change once the controller has finished the last one
             # (counted its load), not at the instant its route answers, which is a few ms before
             # and would make the next change one that comes during a load (a burst: sync.py)
             if k:
                 procs.wait_until(lambda: controller.reloads() > counted, 30, 0.01, f"change {k - 1} loaded")
+                metrics = controller.metrics()
+                # (None when the change took more than one load: its share is not known)
+                loads.append(metrics[LOAD_SUM] - load_total if metrics[RELOADS_OK] == counted + 1 else None)
+                load_total = metrics[LOAD_SUM]
+            if k == changes:
+                break
             counted = controller.reloads()
             i = rng.randrange(n)
             changed = objects.ingress(i, extra_paths=(f"/chg-{k}",), extra_service=objects.MARKER)
@@ -114,8 +124,12 @@ def change_to_live(mode: str, n: int, changes: int, backend: procs.BackendNginx,
         result = {"mode": mode, "check": check, "n": n, "changes": changes, "ready_s": ready,
                   "p50_s": procs.percentile(latencies, 50), "p99_s": procs.percentile(latencies, 99),
                   "max_s": max(latencies), "mean_s": sum(latencies) / len(latencies),
-                  "reloads": controller.reloads() - reloads_before, "latencies_s": latencies}
-        log(f"  change-to-live {mode} ({check}): p50 {result['p50_s']:.3f}s p99 {result['p99_s']:.3f}s ({result['reloads']} reloads)")
+                  "reloads": controller.reloads() - reloads_before, "latencies_s": latencies,
+                  "nginx_load_p50_s": procs.percentile([x for x in loads if x is not None], 50),
+                  "rest_p50_s": procs.percentile([t - x for t, x in zip(latencies, loads) if x is not None], 50),
+                  "nginx_loads_s": loads}
+        log(f"  change-to-live {mode} ({check}): p50 {result['p50_s']:.3f}s p99 {result['p99_s']:.3f}s ({result['reloads']} reloads), "
+            f"nginx's load p50 {result['nginx_load_p50_s'] or 0:.3f}s")
         return result
 
 

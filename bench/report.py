@@ -223,10 +223,13 @@ def _change(results: dict[str, Any]) -> list[str]:
            "after the controller is ready (steady state: in Kubernetes mode Kopf is still handling the watch's",
            "initial events for the preloaded objects right after ready; a change then took 3.3 s once).",
            "`nginx -t` reads: the blocks the change made (`--config-check changed`, the default) or the whole file",
-           "(`whole`: as before, for comparison).", ""]
-    out += _table(["mode", "`nginx -t` reads", "N", "changes", "p50", "p99", "max", "mean", "reloads"],
+           "(`whole`: as before, for comparison). **nginx's load**: the controller's `ingress_ctrl_nginx_load_seconds`",
+           "for each change's load, from the SIGHUP until the new version answered on the status socket; **the rest**:",
+           "each change's latency less that (arrival, debounce, translate, render, check, and the poll's slack).", ""]
+    out += _table(["mode", "`nginx -t` reads", "N", "changes", "p50", "p99", "max", "mean", "reloads", "nginx's load (p50)", "the rest (p50)"],
                   [[r["mode"], r.get("check", "whole"), f"{r['n']:,}", r["changes"], _f(r["p50_s"], 3, " s"), _f(r["p99_s"], 3, " s"),
-                    _f(r["max_s"], 3, " s"), _f(r["mean_s"], 3, " s"), r["reloads"]] for r in rows])
+                    _f(r["max_s"], 3, " s"), _f(r["mean_s"], 3, " s"), r["reloads"],
+                    _f(r.get("nginx_load_p50_s"), 3, " s"), _f(r.get("rest_p50_s"), 3, " s")] for r in rows])
     return out
 
 

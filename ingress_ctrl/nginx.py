@@ -146,17 +146,19 @@ class NginxProcess:
             await asyncio.to_thread(candidate.path.unlink, True)
         await asyncio.to_thread(self._collect_certificates)
 
-    async def activate(self, candidate: Candidate) -> None:
+    async def activate(self, candidate: Candidate) -> float:
         """Swap a checked candidate in, reload, and wait until it answers and the old workers left;
-        on failure the last good config is back on disk and live, and NginxError says why."""
+        on failure the last good config is back on disk and live, and NginxError says why.
+        Returns nginx's part: seconds from the signal (or the start) until the new version answered."""
         async with self._activation:
             try:
-                await self._activate(candidate)
+                load_seconds = await self._activate(candidate)
             finally:
                 self._pending.remove(candidate.certificates)
             await asyncio.to_thread(self._collect_certificates)
+        return load_seconds
 
-    async def _activate(self, candidate: Candidate) -> None:
+    async def _activate(self, candidate: Candidate) -> float:
         good = self.state_dir / "nginx.conf.good"   # the live config, kept to go back to
         if candidate.checked != "whole" and (not self.alive or candidate.refusals != self._refusals):
             # its blocks were checked against a config nginx will not build on: a master to be
@@ -172,12 +174,15 @@ class NginxProcess:
             if self.alive:
                 serving = await asyncio.to_thread(self._workers)
                 since = self._emergencies.seen if self._emergencies else None
+                loading = time.monotonic()
                 self._signal(signal.SIGHUP)
             else:
                 serving, since = set(), None
+                loading = time.monotonic()
                 await self._start()
             clock("signalled")
             await self._confirm(candidate.rendered.version, since)
+            load_seconds = time.monotonic() - loading
             clock("answering")
             await self._retired(serving)
             clock("old workers retired")
@@ -194,6 +199,7 @@ class NginxProcess:
         self._live = candidate.rendered.version
         self._live_certificates = candidate.certificates
         self._live_layout = candidate.layout
+        return load_seconds
 
     async def test(self, path: Path) -> None:
         """`nginx -t` on `path`; raises NginxError with nginx's own words."""

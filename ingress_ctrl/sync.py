@@ -258,10 +258,11 @@ class SyncLoop:
 
     async def _activate(self, translation: Translation, rendered: Rendered, candidate: Candidate | None,
                         error: str | None) -> None:
+        load_seconds: float | None = None
         if candidate is not None:
             self._loading = True
             try:
-                await self.nginx.activate(candidate)
+                load_seconds = await self.nginx.activate(candidate)
             except NginxError as failure:
                 error = str(failure)
                 self._target = self.nginx.live
@@ -273,7 +274,7 @@ class SyncLoop:
         elif candidate is not None:
             log.info("config %s is live (%d Ingresses served, %d rejected)", rendered.version,
                      len(translation.served), len(translation.rejected))
-            self.metrics.reloaded(True, rendered.version)
+            self.metrics.reloaded(True, rendered.version, load_seconds)
         result = SyncResult(translation, rendered.version, reloaded=candidate is not None and error is None, error=error)
         del rendered, candidate  # the config's text (4.9 MB at 10,000) need not wait for the reporters
         await self._report(result)

@@ -12,6 +12,8 @@ import pytest
 import e2e_support as s
 
 SERVED = 'ingress_ctrl_ingresses{state="served"}'
+RELOADS_OK = 'ingress_ctrl_nginx_reloads_total{result="success"}'
+LOADS_TIMED, LOAD_SECONDS = "ingress_ctrl_nginx_load_seconds_count", "ingress_ctrl_nginx_load_seconds_sum"
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +163,23 @@ def test_metrics_follow_the_served_count(hot):
     s.write_manifests(folder, "second.yaml", [s.ingress("second", [s.rule("second.example", s.path("/", "two"))])])
     s.wait_until(lambda: ctl.metrics()[SERVED] == 2, what="served count 2")
     assert ctl.reloads() == metrics['ingress_ctrl_nginx_reloads_total{result="success"}'] + 1
+
+
+def test_each_load_is_timed_in_a_histogram(hot):
+    """ingress_ctrl_nginx_load_seconds: one observation per successful load (nginx's part: from the
+    signal until the new version answers), in the same unit as the wall clock around it."""
+    ctl, folder = hot
+    before = ctl.metrics()
+    started = time.monotonic()
+    s.write_manifests(folder, "timed.yaml", [s.ingress("timed", [s.rule("timed.example", s.path("/", "two"))])])
+    ctl.wait_backend("hot-two", "/", "timed.example")
+    elapsed = time.monotonic() - started
+    after = ctl.metrics()
+    loads = after[RELOADS_OK] - before[RELOADS_OK]
+    assert loads >= 1
+    assert after[LOADS_TIMED] - before[LOADS_TIMED] == loads
+    assert after[LOADS_TIMED] == after[RELOADS_OK]  # every load since the start, the first one too
+    assert 0 < after[LOAD_SECONDS] - before[LOAD_SECONDS] < elapsed
 
 
 def test_endpoint_changes_are_followed(hot, ports):
