@@ -224,8 +224,10 @@ def _change(results: dict[str, Any]) -> list[str]:
            "initial events for the preloaded objects right after ready; a change then took 3.3 s once).",
            "`nginx -t` reads: the blocks the change made (`--config-check changed`, the default) or the whole file",
            "(`whole`: as before, for comparison). **nginx's load**: the controller's `ingress_ctrl_nginx_load_seconds`",
-           "for each change's load, from the SIGHUP until the new version answered on the status socket; **the rest**:",
-           "each change's latency less that (arrival, debounce, translate, render, check, and the poll's slack).", ""]
+           "for each change's load, from the SIGHUP until the new version answered on the status socket (polled every",
+           "20 ms, so up to that much of it is the poll's); **the rest**: each change's latency less that (arrival,",
+           "debounce, translate, render, check). Reloads: from this column's first run on, the last change's load is",
+           "waited for and counted too (100, where earlier runs show 99).", ""]
     out += _table(["mode", "`nginx -t` reads", "N", "changes", "p50", "p99", "max", "mean", "reloads", "nginx's load (p50)", "the rest (p50)"],
                   [[r["mode"], r.get("check", "whole"), f"{r['n']:,}", r["changes"], _f(r["p50_s"], 3, " s"), _f(r["p99_s"], 3, " s"),
                     _f(r["max_s"], 3, " s"), _f(r["mean_s"], 3, " s"), r["reloads"],

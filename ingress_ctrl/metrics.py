@@ -31,7 +31,7 @@ class Metrics:
             self.load_seconds.observe(load_seconds)
         if ok and version:
             self.last_reload_timestamp.set(time.time())
-            self.config_hash.set(int(version[:12], 16))
+            self.config_hash.set(config_hash(version))
 
     def counted(self, served: int, rejected: int) -> None:
         self.ingresses.labels(state="served").set(served)
@@ -39,3 +39,9 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def config_hash(version: str) -> int:
+    """A config version as the `ingress_ctrl_config_hash` gauge shows it: its first 48 bits, which
+    a float (Prometheus' value type) holds exactly."""
+    return int(version[:12], 16)

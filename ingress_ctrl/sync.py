@@ -209,6 +209,9 @@ class SyncLoop:
         newer = asyncio.create_task(self._newer_change(version, deadline))
         try:
             await asyncio.wait({check, newer, unsettled}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled (the controller stops): so is the check, which drops its candidate
+            check.cancel()
+            raise
         finally:
             newer.cancel()
         if not check.done() and (unsettled.done() or loop.time() < deadline):

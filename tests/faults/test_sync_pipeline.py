@@ -7,6 +7,7 @@ The orderings asserted here come from that log and the reload counter, not from 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import math
 import time
@@ -31,7 +32,7 @@ def slow_check_nginx(directory: Path, seconds: float) -> tuple[Path, Path, Path]
 for arg in "$@"; do
     if [ "$arg" = "-t" ] && [ -e {marker} ]; then
         echo "start $*" >> {log}
-        sleep {seconds}
+        sleep {seconds} </dev/null >/dev/null 2>&1  # (holding no pipe of ours: a stopped check ends at once)
         echo "end $*" >> {log}
     fi
 done
@@ -278,3 +279,38 @@ def test_a_half_applied_change_is_not_warned_about(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="ingress_ctrl.sync"):
         asyncio.run(scenario())
     assert not [r for r in caplog.records if "not found" in r.getMessage()]
+
+
+def test_a_loop_stopped_while_it_checks_leaves_no_candidate_behind(tmp_path):
+    """The controller stops (its sync loop is cancelled) while `nginx -t` of a change runs: the check
+    is stopped with it, and its candidate's file and certificates are not kept for a load that
+    will never come."""
+    async def scenario() -> None:
+        wrapper, slow, checks = slow_check_nginx(tmp_path, 30)
+        nginx_settings = NginxSettings(http_port=h.free_port(), https_port=h.free_port(), listen_address="127.0.0.1",
+                                       binary=str(wrapper), state_dir=tmp_path / "state", worker_shutdown_timeout="1s")
+        store = Store()
+        for obj in [h.ingress_class(), *h.service("echo", 9)]:
+            store.put(obj)
+        nginx = NginxProcess(nginx_settings)
+        await nginx.prepare()
+        supervisor = asyncio.create_task(nginx.supervise())
+        sync = SyncLoop(store, nginx, Settings(nginx=nginx_settings), Metrics())
+        loop_task = asyncio.create_task(sync.run([]))
+        try:
+            await asyncio.wait_for(sync.ready.wait(), 30)
+            slow.touch()
+            store.put(h.ingress("a", h.rule("a.example", h.path("/", "echo"))))
+            await asyncio.wait_for(_until(lambda: checks.exists() and "start" in checks.read_text()), 30)
+            assert _candidates(nginx_settings.state_dir) and nginx._pending
+            loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
+            await asyncio.wait_for(_until(lambda: not _candidates(nginx_settings.state_dir)), 5)
+            assert not nginx._pending
+        finally:
+            loop_task.cancel()
+            await nginx.stop(2)
+            supervisor.cancel()
+
+    asyncio.run(scenario())

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ingress_ctrl.metrics import config_hash
 from tests.kube import support
 from tests.kube.support import eventually, stays
 
@@ -94,7 +95,7 @@ def test_serves_ingress_and_reports_status_event_and_metrics(env: Env) -> None:
     assert after['ingress_ctrl_nginx_reloads_total{result="failure"}'] == 0
     assert after["ingress_ctrl_config_last_reload_successful"] == 1
     assert after["ingress_ctrl_config_last_reload_timestamp_seconds"] >= started - 1
-    assert after["ingress_ctrl_config_hash"] == int(live[:12], 16)
+    assert after["ingress_ctrl_config_hash"] == config_hash(live)
     assert after['ingress_ctrl_ingresses{state="served"}'] == before['ingress_ctrl_ingresses{state="served"}'] + 1
     assert after["ingress_ctrl_nginx_restarts_total"] == 0
 
@@ -356,7 +357,7 @@ def test_reload_failure(env: Env) -> None:
         metrics = ctl.metrics()
         assert metrics['ingress_ctrl_nginx_reloads_total{result="failure"}'] >= failures + 1
         assert metrics["ingress_ctrl_config_last_reload_successful"] == 0
-        assert metrics["ingress_ctrl_config_hash"] == int(live[:12], 16)
+        assert metrics["ingress_ctrl_config_hash"] == config_hash(live)
         # The last good config stays live; the refused Ingress gets no status.
         assert ctl.live_version() == live
         assert ctl.not_served("rf-new.example")
@@ -374,7 +375,7 @@ def test_reload_failure(env: Env) -> None:
     assert env.reasons("app1", "rf-new") == ["ReloadFailed", "Sync"]
     metrics = ctl.metrics()
     assert metrics["ingress_ctrl_config_last_reload_successful"] == 1
-    assert metrics["ingress_ctrl_config_hash"] == int(ctl.live_version()[:12], 16) != int(live[:12], 16)
+    assert metrics["ingress_ctrl_config_hash"] == config_hash(ctl.live_version()) != config_hash(live)
     failed = metrics['ingress_ctrl_nginx_reloads_total{result="failure"}']
     time.sleep(1.5)
     assert ctl.reloads("failure") == failed, "retries went on after a success"

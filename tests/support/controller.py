@@ -12,6 +12,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from ingress_ctrl.metrics import config_hash
+
 
 def listener_args(http_port: int, https_port: int, healthz_port: int, state_dir: Path) -> list[str]:
     """Loopback listeners, the state directory and no access log."""
@@ -89,14 +91,15 @@ class HealthPort:
         return healthz(self.healthz_port, path)
 
     def confirmed(self) -> bool:
-        """The controller has confirmed the config on disk as live. A route answering from a new
-        config is not enough: after a reload nginx's old workers keep accepting for ~100 ms beside
-        the new ones, and the controller counts the load only once they have stopped."""
+        """The config on disk is the one the controller last confirmed live (its config-hash metric,
+        set once a load's old workers stopped accepting). After a route answered from a new config
+        this says that load is over: until then nginx's old workers keep accepting beside the new
+        ones for ~100 ms. (Before a change is swapped in, it says nothing about that change.)"""
         try:
             with open(self.state_dir / "nginx.conf") as config:
                 config.readline()
                 version = config.readline().removeprefix("# config version ").strip()
-            return self.metrics().get("ingress_ctrl_config_hash") == int(version[:12], 16)
+            return self.metrics().get("ingress_ctrl_config_hash") == config_hash(version)
         except (OSError, ValueError):
             return False
 
