@@ -11,9 +11,12 @@ collection soon after (0.5 s at 10,000 Ingresses), and one more every time the c
 schedule comes round, on the controller's event loop thread. After a translate that built many
 objects (start-up, or a change to most of the world) they are frozen instead (`gc.freeze`): moved
 out of the collector's view, still freed by reference counting when a later sync replaces them.
-The freeze takes every object alive then, not only translate's: cyclic garbage made meanwhile (by
-translate's remembered errors, or by other threads during the pause, e.g. Kopf's start-up flood)
-is never collected; it happens at start-up and after changes to most of the world, not per sync.
+The freeze takes every object alive then, not only translate's, so the young generations are
+collected first: cyclic garbage made during the pause (by translate's remembered errors, or by other
+threads, e.g. Kopf's start-up flood: 3-18 MiB in Kubernetes mode at 10,000 Ingresses) is freed, not
+kept for ever. That walks only what was made since the last collection, translate's new objects
+included (~0.1 s at 10,000 Ingresses); older garbage waiting for a full collection is still frozen.
+It happens at start-up and after changes to most of the world, not per sync.
 A sync that changed a few objects builds few and leaves the collector to its own schedule. The
 pause is process-wide: other threads' cyclic garbage waits for its end, and their allocations
 count towards the freeze threshold.
@@ -51,4 +54,5 @@ def paused() -> Iterator[None]:
             if restart:
                 gc.enable()
         if restart and gc.get_count()[0] > FREEZE_AFTER:
+            gc.collect(1)  # what was made meanwhile and is garbage already: freed, not frozen
             gc.freeze()

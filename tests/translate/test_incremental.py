@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from pathlib import Path
 
 import pytest
@@ -105,5 +106,27 @@ def test_what_a_big_translate_built_is_frozen_out_of_later_collections() -> None
         assert gc.get_freeze_count() >= frozen + collector.FREEZE_AFTER
         assert gc.isenabled()
         del kept  # still freed by reference counting
+    finally:
+        gc.unfreeze()
+
+
+def test_cyclic_garbage_made_during_a_big_pause_is_collected_not_frozen() -> None:
+    """Other threads run during a translate (Kopf's start-up flood beside the first one): the cycles
+    they dropped meanwhile are collected before the freeze, not kept for ever; the rest is frozen."""
+    class Node:
+        partner: object = None
+
+    gc.collect()
+    frozen = gc.get_freeze_count()
+    try:
+        with collector.paused():
+            kept = [[i] for i in range(collector.FREEZE_AFTER + 1)]
+            dropped = Node()
+            dropped.partner = dropped
+            gone = weakref.ref(dropped)
+            del dropped
+        assert gone() is None
+        assert gc.get_freeze_count() >= frozen + collector.FREEZE_AFTER
+        del kept
     finally:
         gc.unfreeze()
