@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import math
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from ingress_ctrl.metrics import Metrics
@@ -145,24 +146,15 @@ def test_a_change_during_the_last_configs_report_is_not_held_to_the_load_bound(t
     statuses to a busy API server; 4 s here, the change 3 s into it) is loaded once that report is
     done. Held to the bound, it would wait until no change came for twice the 3 s gap before it."""
     async def scenario() -> None:
-        nginx_settings = NginxSettings(http_port=h.free_port(), https_port=h.free_port(), listen_address="127.0.0.1",
-                                       binary=h.NGINX, state_dir=tmp_path / "state", worker_shutdown_timeout="1s")
-        settings = Settings(nginx=nginx_settings, sync=SyncSettings(debounce=0.05, max_delay=600))
         reporting = asyncio.Event()
 
         async def slow_reporter(result: SyncResult) -> None:
             reporting.set()
             await asyncio.sleep(4)
 
-        store = Store()
-        for obj in [h.ingress_class(), *h.service("echo", 9), h.ingress("a", h.rule("a.example", h.path("/", "echo")))]:
-            store.put(obj)
-        nginx = NginxProcess(nginx_settings)
-        await nginx.prepare()
-        supervisor = asyncio.create_task(nginx.supervise())
-        sync = SyncLoop(store, nginx, settings, Metrics(), [slow_reporter])
-        loop_task = asyncio.create_task(sync.run([]))
-        try:
+        objects = [h.ingress_class(), *h.service("echo", 9), h.ingress("a", h.rule("a.example", h.path("/", "echo")))]
+        async with _sync_running(tmp_path / "state", objects, sync_settings=SyncSettings(debounce=0.05, max_delay=600),
+                                 reporters=(slow_reporter,)) as (store, nginx, _, _):
             await asyncio.wait_for(reporting.wait(), 30)  # the first config is live, its report runs
             first = nginx.live
             await asyncio.sleep(3)
@@ -170,10 +162,6 @@ def test_a_change_during_the_last_configs_report_is_not_held_to_the_load_bound(t
             put = time.monotonic()
             await asyncio.wait_for(_until(lambda: nginx.live not in (None, first)), 30)
             assert time.monotonic() - put < 4  # ~1 s: the report's end, then a check and a load
-        finally:
-            loop_task.cancel()
-            await nginx.stop(2)
-            supervisor.cancel()
 
     asyncio.run(scenario())
 
@@ -181,6 +169,32 @@ def test_a_change_during_the_last_configs_report_is_not_held_to_the_load_bound(t
 async def _until(condition) -> None:
     while not condition():
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def _sync_running(state_dir: Path, objects: list[dict], binary: str = h.NGINX,
+                        sync_settings: SyncSettings = SyncSettings(),
+                        reporters: tuple = ()) -> AsyncIterator[tuple[Store, NginxProcess, SyncLoop, asyncio.Task[None]]]:
+    """A Store with `objects`, a supervised nginx on loopback ports and a SyncLoop running over them
+    (its task the last of the four); all stopped on leaving."""
+    nginx_settings = NginxSettings(http_port=h.free_port(), https_port=h.free_port(), listen_address="127.0.0.1",
+                                   binary=binary, state_dir=state_dir, worker_shutdown_timeout="1s")
+    store = Store()
+    for obj in objects:
+        store.put(obj)
+    nginx = NginxProcess(nginx_settings)
+    await nginx.prepare()
+    supervisor = asyncio.create_task(nginx.supervise())
+    sync = SyncLoop(store, nginx, Settings(nginx=nginx_settings, sync=sync_settings), Metrics(), list(reporters))
+    loop_task = asyncio.create_task(sync.run([]))
+    try:
+        yield store, nginx, sync, loop_task
+    finally:
+        loop_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop_task
+        await nginx.stop(2)
+        supervisor.cancel()
 
 
 def test_the_load_bound_holds_while_changes_come_and_ends_with_the_burst(tmp_path):
@@ -255,26 +269,13 @@ def test_a_half_applied_change_is_not_warned_about(tmp_path, caplog):
     """An Ingress and, 20 ms later, its Service (as a `kubectl apply` arrives): the config built for
     the Ingress alone is moot before it settles, and its "Service not found" is never logged."""
     async def scenario() -> None:
-        nginx_settings = NginxSettings(http_port=h.free_port(), https_port=h.free_port(), listen_address="127.0.0.1",
-                                       binary=h.NGINX, state_dir=tmp_path / "state", worker_shutdown_timeout="1s")
-        store = Store()
-        store.put(h.ingress_class())
-        nginx = NginxProcess(nginx_settings)
-        await nginx.prepare()
-        supervisor = asyncio.create_task(nginx.supervise())
-        sync = SyncLoop(store, nginx, Settings(nginx=nginx_settings), Metrics())
-        loop_task = asyncio.create_task(sync.run([]))
-        try:
+        async with _sync_running(tmp_path / "state", [h.ingress_class()]) as (store, _, sync, _):
             await asyncio.wait_for(sync.ready.wait(), 30)
             store.put(h.ingress("app", h.rule("app.example", h.path("/", "echo"))))
             await asyncio.sleep(0.02)
             for obj in h.service("echo", 9):
                 store.put(obj)
             await asyncio.wait_for(_until(lambda: sync.last is not None and any(k.name == "app" for k in sync.last.translation.served)), 30)
-        finally:
-            loop_task.cancel()
-            await nginx.stop(2)
-            supervisor.cancel()
 
     with caplog.at_level("WARNING", logger="ingress_ctrl.sync"):
         asyncio.run(scenario())
@@ -287,30 +288,17 @@ def test_a_loop_stopped_while_it_checks_leaves_no_candidate_behind(tmp_path):
     will never come."""
     async def scenario() -> None:
         wrapper, slow, checks = slow_check_nginx(tmp_path, 30)
-        nginx_settings = NginxSettings(http_port=h.free_port(), https_port=h.free_port(), listen_address="127.0.0.1",
-                                       binary=str(wrapper), state_dir=tmp_path / "state", worker_shutdown_timeout="1s")
-        store = Store()
-        for obj in [h.ingress_class(), *h.service("echo", 9)]:
-            store.put(obj)
-        nginx = NginxProcess(nginx_settings)
-        await nginx.prepare()
-        supervisor = asyncio.create_task(nginx.supervise())
-        sync = SyncLoop(store, nginx, Settings(nginx=nginx_settings), Metrics())
-        loop_task = asyncio.create_task(sync.run([]))
-        try:
+        state_dir = tmp_path / "state"
+        async with _sync_running(state_dir, [h.ingress_class(), *h.service("echo", 9)], binary=str(wrapper)) as (store, nginx, sync, loop_task):
             await asyncio.wait_for(sync.ready.wait(), 30)
             slow.touch()
             store.put(h.ingress("a", h.rule("a.example", h.path("/", "echo"))))
             await asyncio.wait_for(_until(lambda: checks.exists() and "start" in checks.read_text()), 30)
-            assert _candidates(nginx_settings.state_dir) and nginx._pending
+            assert _candidates(state_dir) and nginx._pending
             loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loop_task
-            await asyncio.wait_for(_until(lambda: not _candidates(nginx_settings.state_dir)), 5)
+            await asyncio.wait_for(_until(lambda: not _candidates(state_dir)), 5)
             assert not nginx._pending
-        finally:
-            loop_task.cancel()
-            await nginx.stop(2)
-            supervisor.cancel()
 
     asyncio.run(scenario())
