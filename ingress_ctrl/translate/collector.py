@@ -15,7 +15,7 @@ The freeze takes every object alive then, not only translate's, so the young gen
 collected first: cyclic garbage made during the pause (by translate's remembered errors, or by other
 threads, e.g. Kopf's start-up flood: 3-18 MiB in Kubernetes mode at 10,000 Ingresses) is freed, not
 kept for ever. That walks only what was made since the last collection, translate's new objects
-included (~0.1 s at 10,000 Ingresses); older garbage waiting for a full collection is still frozen.
+included (0.15 s at 10,000 Ingresses); older garbage waiting for a full collection is still frozen.
 It happens at start-up and after changes to most of the world, not per sync.
 A sync that changed a few objects builds few and leaves the collector to its own schedule. The
 pause is process-wide: other threads' cyclic garbage waits for its end, and their allocations
