@@ -140,28 +140,63 @@ def test_a_change_is_checked_while_it_settles_and_one_within_the_debounce_joins_
         assert moot not in _candidates(ctl.state_dir) and not _candidates(ctl.state_dir)
 
 
-def test_a_change_during_the_last_configs_report_is_not_held_to_the_load_bound(tmp_path):
-    """The load bound (one load per max_delay, 600 s here) is for changes that come while nginx loads.
-    A change that comes while only the live config's report runs (a reporter can be slow: Events and
-    statuses to a busy API server; 4 s here, the change 3 s into it) is loaded once that report is
-    done. Held to the bound, it would wait until no change came for twice the 3 s gap before it."""
+def test_a_slow_reporter_holds_up_no_load(tmp_path):
+    """The reporters run beside the loop: while the first config's report still runs (Events and
+    statuses to a busy API server; 30 s here), a change is checked and loaded at once. It waits
+    neither for that report nor for the load bound (max_delay 600 s), which is for changes that
+    come while nginx loads."""
     async def scenario() -> None:
         reporting = asyncio.Event()
 
         async def slow_reporter(result: SyncResult) -> None:
             reporting.set()
-            await asyncio.sleep(4)
+            await asyncio.sleep(30)
 
         objects = [h.ingress_class(), *h.service("echo", 9), h.ingress("a", h.rule("a.example", h.path("/", "echo")))]
         async with _sync_running(tmp_path / "state", objects, sync_settings=SyncSettings(debounce=0.05, max_delay=600),
                                  reporters=(slow_reporter,)) as (store, nginx, _, _):
             await asyncio.wait_for(reporting.wait(), 30)  # the first config is live, its report runs
             first = nginx.live
-            await asyncio.sleep(3)
+            await asyncio.sleep(1)
             store.put(h.ingress("b", h.rule("b.example", h.path("/", "echo"))))
             put = time.monotonic()
-            await asyncio.wait_for(_until(lambda: nginx.live not in (None, first)), 30)
-            assert time.monotonic() - put < 4  # ~1 s: the report's end, then a check and a load
+            await asyncio.wait_for(_until(lambda: nginx.live not in (None, first)), 40)
+            assert time.monotonic() - put < 3  # a check and a load; the report has 29 s to go
+
+    asyncio.run(scenario())
+
+
+def test_busy_reporters_get_the_newest_result_and_every_failed_one(tmp_path):
+    """While the reporters are busy, results wait for them: a live one is superseded by the next (the
+    reporters compare with what they told before, so the newest says it all), a failed one is kept
+    (its ReloadFailed Event is told)."""
+    async def scenario() -> None:
+        wrapper, refuse = h.refusing_nginx(tmp_path)
+        release, seen = asyncio.Event(), []
+
+        async def held_reporter(result: SyncResult) -> None:
+            seen.append(result)
+            await release.wait()
+
+        objects = [h.ingress_class(), *h.service("echo", 9)]
+        async with _sync_running(tmp_path / "state", objects, binary=str(wrapper), sync_settings=SyncSettings(debounce=0.05),
+                                 reporters=(held_reporter,)) as (store, _, sync, _):
+            await asyncio.wait_for(_until(lambda: len(seen) == 1), 30)  # the first config's report, held
+            for k, refused in ((1, False), (2, True), (3, False), (4, False)):
+                if refused:
+                    refuse.touch()
+                else:
+                    refuse.unlink(missing_ok=True)
+                before = sync.last
+                store.put(h.ingress(f"i{k}", h.rule(f"i{k}.example", h.path("/", "echo"))))
+                await asyncio.wait_for(_until(lambda: sync.last is not before), 30)
+                assert sync.last is not None and sync.last.live != refused
+            newest = sync.last
+            release.set()
+            await asyncio.wait_for(_until(lambda: len(seen) == 3), 10)
+            await asyncio.sleep(0.5)  # and no more
+            assert [r.live for r in seen] == [True, False, True]
+            assert seen[2] is newest  # the 1st and 3rd changes' live results were superseded
 
     asyncio.run(scenario())
 
