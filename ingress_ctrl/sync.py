@@ -1,4 +1,5 @@
-"""The debounced loop: snapshot → translate → render → nginx, and the result to the reporters.
+"""The debounced loop: snapshot → translate → render → nginx, and the result to the reporters,
+which run beside it (a slow API server delays no load).
 
 Bursts of changes coalesce: a config is loaded after `debounce` seconds without a change, or
 `max_delay` after the first one, whichever is sooner; while changes keep coming, nginx begins
