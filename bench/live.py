@@ -98,18 +98,7 @@ def change_to_live(mode: str, n: int, changes: int, backend: procs.BackendNginx,
         latencies: list[float] = []
         loads: list[float | None] = []  # nginx's part of each change (the controller's load-seconds metric)
         load_total = controller.metrics().get(LOAD_SUM, 0.0)
-        for k in range(changes + 1):
-            # one after another: the next change once the controller has finished the last one
-            # (counted its load), not at the instant its route answers, which is a few ms before
-            # and would make the next change one that comes during a load (a burst: sync.py)
-            if k:
-                procs.wait_until(lambda: controller.reloads() > counted, 30, 0.01, f"change {k - 1} loaded")
-                metrics = controller.metrics()
-                # (None when the change took more than one load: its share is not known)
-                loads.append(metrics[LOAD_SUM] - load_total if metrics[RELOADS_OK] == counted + 1 else None)
-                load_total = metrics[LOAD_SUM]
-            if k == changes:
-                break
+        for k in range(changes):
             counted = controller.reloads()
             i = rng.randrange(n)
             changed = objects.ingress(i, extra_paths=(f"/chg-{k}",), extra_service=objects.MARKER)
@@ -121,6 +110,14 @@ def change_to_live(mode: str, n: int, changes: int, backend: procs.BackendNginx,
             live = procs.wait_until(lambda: procs.answers(controller.http_port, objects.host(i), f"/chg-{k}/x"), 60,
                                     0.005, f"change {k}")
             latencies.append(live - start)
+            # one after another: the next change once the controller has finished this one
+            # (counted its load), not at the instant its route answers, which is a few ms before
+            # and would make the next change one that comes during a load (a burst: sync.py)
+            procs.wait_until(lambda: controller.reloads() > counted, 30, 0.01, f"change {k} loaded")
+            metrics = controller.metrics()
+            # (None when the change took more than one load: its share is not known)
+            loads.append(metrics[LOAD_SUM] - load_total if metrics[RELOADS_OK] == counted + 1 else None)
+            load_total = metrics[LOAD_SUM]
         result = {"mode": mode, "check": check, "n": n, "changes": changes, "ready_s": ready,
                   "p50_s": procs.percentile(latencies, 50), "p99_s": procs.percentile(latencies, 99),
                   "max_s": max(latencies), "mean_s": sum(latencies) / len(latencies),

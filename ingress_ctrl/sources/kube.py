@@ -96,7 +96,9 @@ class KubeSource:
             self.store.delete(key)
             return
         held = self.store.get(key.kind, key.namespace, key.name)
-        if held is not None and held != obj:  # a change: what did not change stays shared with `held`
+        if held == obj:
+            return  # nothing new (Kopf's re-listing, a resync): one comparison, not put's second
+        if held is not None:  # a change: what did not change stays shared with `held`
             obj = reuse(held, obj)
         self.store.put(obj)
 
